@@ -1,0 +1,920 @@
+//! The YAML configuration: strict, validated in one place, with messages that say what to fix.
+//!
+//! Unknown keys are rejected everywhere, so a typo fails loudly instead of silently falling back
+//! to a default. `infobip-billing-exporter check-config --config FILE` prints every problem at
+//! once, each as `key.path: what is wrong; what is expected`.
+//!
+//! ```yaml
+//! # One entry per Infobip account (or API region) to export. Required, at least one.
+//! targets:
+//!   # Unique; 1-63 characters from a-z, 0-9, '_' and '-'. It is the `target` label of every
+//!   # series and part of the callback URL path.
+//!   - name: eu
+//!     # Your account's API base URL, as shown in the Infobip web interface. Without a scheme,
+//!     # https:// is assumed; a trailing '/' is ignored. Infobip requires HTTPS: http:// is
+//!     # accepted only for loopback hosts (127.0.0.0/8, ::1, localhost), e.g. the simulator.
+//!     base_url: https://xxxxx.api.infobip.com
+//!     # Where the API key comes from: exactly one of
+//!     #   api_key_env:  the name of an environment variable holding the key, or
+//!     #   api_key_file: a file holding the key (surrounding whitespace and newlines are ignored).
+//!     # The key itself never goes in this file.
+//!     api_key_env: INFOBIP_API_KEY
+//!   - name: us
+//!     base_url: yyyyy.api.infobip.com
+//!     api_key_file: /run/secrets/infobip-us
+//! # How often the current month is re-queried. Default 1h; at least 1m, at most 1d.
+//! # Humantime syntax: 30m, 1h, 1h 30m.
+//! interval: 1h
+//! # Infobip delivers query results by POSTing them to a URL you give it.
+//! callback:
+//!   # Address of the callback listener. Required. It is separate from `web.listen` so that only
+//!   # the callback endpoint needs to be reachable from the Internet.
+//!   listen: 0.0.0.0:9478
+//!   # The public http(s) URL at which Infobip reaches that listener (through your reverse proxy
+//!   # or load balancer). Required. A path prefix is allowed; no query or fragment. The exporter
+//!   # appends /callback/<target>/<token> to it.
+//!   public_url: https://billing-exporter.example.com
+//! web:
+//!   # Address of /metrics, /-/healthy and /-/ready. Default 127.0.0.1:9477.
+//!   listen: 127.0.0.1:9477
+//! # Directory where the exporter keeps its state across restarts. Required.
+//! state_dir: /var/lib/infobip-billing-exporter
+//! # How many UTC days, up to today, `infobip_billing_cost` exports per day. Default 35; 1 to 93
+//! # (Infobip keeps the current month and the two before it, so at most 93 days exist).
+//! days: 35
+//! ```
+//!
+//! Parsing happens in two steps: serde reads the file into raw structs whose fields are all
+//! optional (so a missing key is reported together with every other problem, not alone), then
+//! [`Config::from_yaml`] validates them, applies defaults and normalizes URLs. API keys are not
+//! read during validation: [`ApiKeySource::resolve`] does that when the exporter needs them, and
+//! [`Config::missing_secrets`] lets `check-config` report unresolvable keys.
+
+use std::fmt;
+use std::io::Read as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `interval` when the config does not set it.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// Shortest `interval`: results arrive asynchronously, faster polling only adds load.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest `interval`: beyond a day the current day's costs would be stale for most of it.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+/// `web.listen` when the config does not set it: loopback, so /metrics is not exposed by accident.
+pub const DEFAULT_WEB_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9477));
+/// `days` when the config does not set it: covers the previous month whole plus a few days.
+pub const DEFAULT_DAYS: u32 = 35;
+/// Largest `days`: Infobip retains the current month and the two before it, at most 93 days.
+pub const MAX_DAYS: u32 = 93;
+/// Longest target name: it becomes a label value and a URL path segment, keep it short.
+const MAX_NAME_LEN: usize = 63;
+/// Config files are small; the cap keeps a wrong path (a device, a huge log) from eating memory.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// An API key is a few dozen bytes; the cap makes a wrong path fail fast.
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// The validated configuration. Build it with [`Config::load`] or [`Config::from_yaml`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub targets: Vec<TargetConfig>,
+    pub interval: Duration,
+    pub callback: CallbackConfig,
+    pub web: WebConfig,
+    pub state_dir: PathBuf,
+    /// Daily window of `infobip_billing_cost`, in UTC days.
+    pub days: u32,
+}
+
+/// One Infobip account to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    pub name: String,
+    /// Normalized: lower-case scheme and host, no trailing '/', e.g. `https://xxxxx.api.infobip.com`.
+    pub base_url: String,
+    pub api_key: ApiKeySource,
+}
+
+/// Where a target's API key is read from. It is resolved only when needed, never stored here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiKeySource {
+    /// The name of an environment variable.
+    Env(String),
+    /// A file whose content, trimmed, is the key.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackConfig {
+    pub listen: SocketAddr,
+    /// Normalized: no trailing '/'. Append `/callback/<target>/<token>`.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+}
+
+/// One semantic problem in a config: where it is and what is expected there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path such as `targets[1].base_url`.
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The reason is part of the message because `check-config` prints messages, not chains.
+    #[error(
+        "cannot read config file {}: {source}; check the path given with --config (or INFOBIP_EXPORTER_CONFIG) and that the file is readable",
+        path.display()
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not YAML, or YAML of the wrong shape (unknown key, list instead of a mapping, ...).
+    #[error("invalid configuration: {message}")]
+    Syntax { message: String },
+    /// Well-formed YAML whose values are wrong; all problems, in file order.
+    #[error("invalid configuration: {}", join_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn join_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ConfigError {
+    /// One line per problem, for `check-config` to print.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Read { .. } => vec![self.to_string()],
+            ConfigError::Syntax { message } => vec![message.clone()],
+            ConfigError::Invalid(problems) => problems.iter().map(Problem::to_string).collect(),
+        }
+    }
+}
+
+/// An API key. `Debug` and `Display` print `<redacted>` so it cannot end up in a log by accident;
+/// [`ApiKey::expose`] is the one, greppable, way to get at it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(s: String) -> Self {
+        ApiKey(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Why an API key could not be read. No variant carries the key or any part of it.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {var} is not set; export it with the Infobip API key")]
+    EnvMissing { var: String },
+    #[error("environment variable {var} is empty; set it to the Infobip API key")]
+    EnvEmpty { var: String },
+    #[error("environment variable {var} is not valid UTF-8; set it to the Infobip API key")]
+    EnvNotUnicode { var: String },
+    #[error(
+        "cannot read API key file {}: {source}; check the path and that the exporter's user may read it",
+        path.display()
+    )]
+    FileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("API key file {} is empty; write the Infobip API key into it", path.display())]
+    FileEmpty { path: PathBuf },
+    /// Caught here because an HTTP header cannot carry it and the client's error would be obscure.
+    #[error(
+        "the API key from {origin} contains spaces, line breaks or non-ASCII characters; it must be the key alone, on one line"
+    )]
+    Malformed { origin: String },
+}
+
+impl ApiKeySource {
+    /// Reads the key from the process environment or the file.
+    pub fn resolve(&self) -> Result<ApiKey, SecretError> {
+        if let ApiKeySource::Env(var) = self {
+            if let Err(std::env::VarError::NotUnicode(_)) = std::env::var(var) {
+                return Err(SecretError::EnvNotUnicode { var: var.clone() });
+            }
+        }
+        self.resolve_with(|var| std::env::var(var).ok())
+    }
+
+    /// Like [`ApiKeySource::resolve`], with the environment injected (tests, or a snapshot).
+    pub fn resolve_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ApiKey, SecretError> {
+        let key = match self {
+            ApiKeySource::Env(var) => {
+                let value = env(var).ok_or_else(|| SecretError::EnvMissing { var: var.clone() })?;
+                let key = value.trim();
+                if key.is_empty() {
+                    return Err(SecretError::EnvEmpty { var: var.clone() });
+                }
+                key.to_owned()
+            }
+            ApiKeySource::File(path) => {
+                let content = read_capped(path, MAX_KEY_FILE_BYTES).map_err(|source| {
+                    SecretError::FileUnreadable {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                // Editors and `echo` add a final newline; it is never part of the key.
+                let key = content.trim();
+                if key.is_empty() {
+                    return Err(SecretError::FileEmpty { path: path.clone() });
+                }
+                key.to_owned()
+            }
+        };
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SecretError::Malformed {
+                origin: self.describe(),
+            });
+        }
+        Ok(ApiKey(key))
+    }
+
+    /// Where the key comes from, for logs and messages: `env INFOBIP_API_KEY` or `file /x`.
+    pub fn describe(&self) -> String {
+        match self {
+            ApiKeySource::Env(var) => format!("env {var}"),
+            ApiKeySource::File(path) => format!("file {}", path.display()),
+        }
+    }
+
+    /// The config key this source came from, for problem paths.
+    fn key_name(&self) -> &'static str {
+        match self {
+            ApiKeySource::Env(_) => "api_key_env",
+            ApiKeySource::File(_) => "api_key_file",
+        }
+    }
+}
+
+/// Reads a UTF-8 file of at most `limit` bytes.
+fn read_capped(path: &Path, limit: u64) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let mut content = String::new();
+    file.take(limit + 1).read_to_string(&mut content)?;
+    if content.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file is larger than {limit} bytes"),
+        ));
+    }
+    Ok(content)
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_capped(path, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_yaml(&text)
+    }
+
+    /// Parses and validates YAML text.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        // `Option` so that an empty file reports every missing key rather than "EOF".
+        let raw: Option<RawConfig> =
+            serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
+                message: syntax_message(&e),
+            })?;
+        raw.unwrap_or_default()
+            .validate()
+            .map_err(ConfigError::Invalid)
+    }
+
+    /// Targets whose API key cannot be resolved now, one problem each.
+    pub fn missing_secrets(&self) -> Vec<Problem> {
+        self.missing_secrets_inner(ApiKeySource::resolve)
+    }
+
+    /// Like [`Config::missing_secrets`], with the environment injected.
+    pub fn missing_secrets_with(&self, env: impl Fn(&str) -> Option<String>) -> Vec<Problem> {
+        self.missing_secrets_inner(|source| source.resolve_with(&env))
+    }
+
+    fn missing_secrets_inner(
+        &self,
+        resolve: impl Fn(&ApiKeySource) -> Result<ApiKey, SecretError>,
+    ) -> Vec<Problem> {
+        self.targets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, target)| {
+                let err = resolve(&target.api_key).err()?;
+                Some(Problem::new(
+                    format!("targets[{i}].{}", target.api_key.key_name()),
+                    err.to_string(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// serde_norway's message already carries the key path; make sure it also carries the position
+/// (it omits "line 1 column 1", which is where root-level errors point).
+fn syntax_message(e: &serde_norway::Error) -> String {
+    let mut message = e.to_string();
+    if let Some(loc) = e.location() {
+        let at = format!("line {} column {}", loc.line(), loc.column());
+        if !message.contains(&at) {
+            message.push_str(" at ");
+            message.push_str(&at);
+        }
+    }
+    message
+}
+
+// Raw shapes, exactly as written. Every field is optional so that validation, not serde,
+// reports missing keys, all of them at once. Scalars that need parsing are read as strings for
+// the same reason (serde_norway reads any scalar as a string).
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    targets: Option<Vec<RawTarget>>,
+    interval: Option<String>,
+    callback: Option<RawCallback>,
+    web: Option<RawWeb>,
+    state_dir: Option<String>,
+    // A string, parsed in validation, so that `days: -1` or `days: many` is a problem with a
+    // plain message rather than a serde type error.
+    days: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    api_key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCallback {
+    listen: Option<String>,
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    listen: Option<String>,
+}
+
+/// Collects problems; each check returns `None` on failure so validation goes on.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem::new(path, message));
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, Vec<Problem>> {
+        let mut p = Problems::default();
+
+        let targets = validate_targets(self.targets, &mut p);
+        let interval = validate_interval(self.interval.as_deref(), &mut p);
+
+        let (callback_listen, public_url) = match self.callback {
+            None => {
+                p.push(
+                    "callback",
+                    "missing; expected a mapping with listen and public_url",
+                );
+                (None, None)
+            }
+            Some(cb) => {
+                let listen = match cb.listen {
+                    None => {
+                        p.push(
+                            "callback.listen",
+                            "missing; expected IP:PORT, e.g. 0.0.0.0:9478",
+                        );
+                        None
+                    }
+                    Some(s) => parse_listen("callback.listen", &s, "0.0.0.0:9478", &mut p),
+                };
+                let public_url = match cb.public_url {
+                    None => {
+                        p.push(
+                            "callback.public_url",
+                            "missing; expected the http(s) URL at which Infobip reaches callback.listen, e.g. https://billing-exporter.example.com",
+                        );
+                        None
+                    }
+                    Some(s) => validate_public_url(&s, &mut p),
+                };
+                (listen, public_url)
+            }
+        };
+
+        let web_listen = match self.web.and_then(|w| w.listen) {
+            None => Some(DEFAULT_WEB_LISTEN),
+            Some(s) => parse_listen("web.listen", &s, "127.0.0.1:9477", &mut p),
+        };
+        if let (Some(cb), Some(web)) = (callback_listen, web_listen) {
+            if listeners_collide(cb, web) {
+                p.push(
+                    "web.listen",
+                    format!(
+                        "{web} collides with callback.listen {cb}; expected a different port (the two listeners are separate sockets)"
+                    ),
+                );
+            }
+        }
+
+        let state_dir = match self.state_dir {
+            None => {
+                p.push(
+                    "state_dir",
+                    "missing; expected a directory for the exporter's state, e.g. /var/lib/infobip-billing-exporter",
+                );
+                None
+            }
+            Some(s) if s.trim().is_empty() => {
+                p.push(
+                    "state_dir",
+                    "empty; expected a directory for the exporter's state, e.g. /var/lib/infobip-billing-exporter",
+                );
+                None
+            }
+            Some(s) => Some(PathBuf::from(s)),
+        };
+
+        let days = match self.days {
+            None => Some(DEFAULT_DAYS),
+            Some(d) => match d.trim().parse::<i64>() {
+                Ok(n) if (1..=i64::from(MAX_DAYS)).contains(&n) => u32::try_from(n).ok(),
+                Ok(n) => {
+                    p.push(
+                        "days",
+                        format!(
+                            "{n} is out of range; expected 1 to {MAX_DAYS} (Infobip keeps at most 3 months)"
+                        ),
+                    );
+                    None
+                }
+                Err(_) => {
+                    p.push(
+                        "days",
+                        format!("{d:?} is not a whole number; expected 1 to {MAX_DAYS}"),
+                    );
+                    None
+                }
+            },
+        };
+
+        match (
+            targets,
+            interval,
+            callback_listen,
+            public_url,
+            web_listen,
+            state_dir,
+            days,
+        ) {
+            (
+                Some(targets),
+                Some(interval),
+                Some(listen),
+                Some(public_url),
+                Some(web_listen),
+                Some(state_dir),
+                Some(days),
+            ) if p.0.is_empty() => Ok(Config {
+                targets,
+                interval,
+                callback: CallbackConfig { listen, public_url },
+                web: WebConfig { listen: web_listen },
+                state_dir,
+                days,
+            }),
+            _ => Err(p.0),
+        }
+    }
+}
+
+fn validate_targets(raw: Option<Vec<RawTarget>>, p: &mut Problems) -> Option<Vec<TargetConfig>> {
+    let Some(raw) = raw else {
+        p.push("targets", "missing; expected a list of at least one target");
+        return None;
+    };
+    if raw.is_empty() {
+        p.push("targets", "empty; expected at least one target");
+        return None;
+    }
+    let mut targets = Vec::with_capacity(raw.len());
+    let mut all_ok = true;
+    // (name, index of first use), to name the first use in the duplicate message.
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let at = |key: &str| format!("targets[{i}].{key}");
+
+        let name = match t.name {
+            None => {
+                p.push(
+                    at("name"),
+                    "missing; expected 1-63 characters from a-z, 0-9, '_' and '-'",
+                );
+                None
+            }
+            Some(name) if !valid_target_name(&name) => {
+                p.push(
+                    at("name"),
+                    format!(
+                        "{name:?} is not a valid name; expected 1-63 characters from a-z, 0-9, '_' and '-' (it is used in URL paths and metric labels)"
+                    ),
+                );
+                None
+            }
+            Some(name) => {
+                if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                    p.push(
+                        at("name"),
+                        format!(
+                            "{name:?} is already the name of targets[{first}]; expected unique target names"
+                        ),
+                    );
+                    None
+                } else {
+                    seen.push((name.clone(), i));
+                    Some(name)
+                }
+            }
+        };
+
+        let base_url = match t.base_url {
+            None => {
+                p.push(
+                    at("base_url"),
+                    "missing; expected your Infobip API base URL, e.g. https://xxxxx.api.infobip.com",
+                );
+                None
+            }
+            Some(url) => validate_base_url(&at("base_url"), &url, p),
+        };
+
+        let api_key = match (t.api_key_env, t.api_key_file) {
+            (Some(_), Some(_)) => {
+                p.push(
+                    format!("targets[{i}]"),
+                    "both api_key_env and api_key_file are set; expected exactly one",
+                );
+                None
+            }
+            (None, None) => {
+                p.push(
+                    format!("targets[{i}]"),
+                    "neither api_key_env nor api_key_file is set; expected exactly one",
+                );
+                None
+            }
+            (Some(var), None) => {
+                if valid_env_name(&var) {
+                    Some(ApiKeySource::Env(var))
+                } else {
+                    // The value is not echoed: people paste the key itself here.
+                    p.push(
+                        at("api_key_env"),
+                        "not a valid environment variable name; expected the NAME of the variable holding the key (letters, digits and '_', not starting with a digit), not the key itself",
+                    );
+                    None
+                }
+            }
+            (None, Some(file)) => {
+                if file.trim().is_empty() {
+                    p.push(
+                        at("api_key_file"),
+                        "empty; expected the path of a file containing the API key",
+                    );
+                    None
+                } else {
+                    Some(ApiKeySource::File(PathBuf::from(file)))
+                }
+            }
+        };
+
+        match (name, base_url, api_key) {
+            (Some(name), Some(base_url), Some(api_key)) => targets.push(TargetConfig {
+                name,
+                base_url,
+                api_key,
+            }),
+            _ => all_ok = false,
+        }
+    }
+    all_ok.then_some(targets)
+}
+
+fn valid_target_name(name: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn validate_interval(raw: Option<&str>, p: &mut Problems) -> Option<Duration> {
+    let Some(raw) = raw else {
+        return Some(DEFAULT_INTERVAL);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Err(_) => {
+            // humantime's own messages ("expected number at 0") would confuse more than help.
+            p.push(
+                "interval",
+                format!("{raw:?} is not a duration; expected a number and a unit, e.g. 30m, 1h or 1h 30m"),
+            );
+            None
+        }
+        Ok(d) if d < MIN_INTERVAL => {
+            p.push(
+                "interval",
+                format!("{raw:?} is too short; expected at least 1m"),
+            );
+            None
+        }
+        Ok(d) if d > MAX_INTERVAL => {
+            p.push(
+                "interval",
+                format!("{raw:?} is too long; expected at most 1d"),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+    }
+}
+
+fn parse_listen(path: &str, raw: &str, example: &str, p: &mut Problems) -> Option<SocketAddr> {
+    match raw.trim().parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            p.push(
+                path,
+                format!(
+                    "{raw:?} is not a socket address; expected IP:PORT, e.g. {example} ([::]:PORT for IPv6)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Whether binding both addresses would fail with "address in use". Port 0 picks a free port.
+fn listeners_collide(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    let (a, b) = (a.ip(), b.ip());
+    match (a, b) {
+        _ if a == b => true,
+        // A wildcard takes the port on every address of its family; on Linux [::] also takes
+        // the IPv4 addresses (dual stack).
+        (IpAddr::V4(x), IpAddr::V4(y)) => x.is_unspecified() || y.is_unspecified(),
+        (IpAddr::V6(x), IpAddr::V6(y)) => x.is_unspecified() || y.is_unspecified(),
+        (IpAddr::V6(x), IpAddr::V4(_)) | (IpAddr::V4(_), IpAddr::V6(x)) => x.is_unspecified(),
+    }
+}
+
+fn validate_base_url(path: &str, raw: &str, p: &mut Problems) -> Option<String> {
+    const EXPECTED: &str = "expected https://HOST[:PORT], e.g. https://xxxxx.api.infobip.com";
+    let url = match HttpUrl::parse(raw, Some("https")) {
+        Ok(url) => url,
+        Err(reason) => {
+            let shown = redact_userinfo(raw);
+            p.push(path, format!("{shown:?} {reason}; {EXPECTED}"));
+            return None;
+        }
+    };
+    if !url.path.is_empty() {
+        p.push(
+            path,
+            format!(
+                "{raw:?} has a path; {EXPECTED} (the exporter appends /billing/1/usage/query itself)"
+            ),
+        );
+        return None;
+    }
+    if url.scheme == "http" && !url.loopback {
+        p.push(
+            path,
+            format!(
+                "{raw:?} uses http://, but Infobip requires HTTPS; expected https:// (http:// is accepted only for loopback hosts such as the simulator)"
+            ),
+        );
+        return None;
+    }
+    Some(url.to_string())
+}
+
+fn validate_public_url(raw: &str, p: &mut Problems) -> Option<String> {
+    match HttpUrl::parse(raw, None) {
+        Ok(url) => Some(url.to_string()),
+        Err(reason) => {
+            let shown = redact_userinfo(raw);
+            p.push(
+                "callback.public_url",
+                format!(
+                    "{shown:?} {reason}; expected an absolute http(s) URL without query or fragment, e.g. https://billing-exporter.example.com (the exporter appends /callback/<target>/<token>)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `raw` with any `user:password@` replaced, so that error messages never echo a password.
+fn redact_userinfo(raw: &str) -> String {
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    let authority_end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    match raw[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &raw[..start], &raw[start + at..]),
+        None => raw.to_owned(),
+    }
+}
+
+/// Just enough of an http(s) URL to validate and normalize config values; no dependency needed.
+#[derive(Debug, PartialEq, Eq)]
+struct HttpUrl {
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// Lower-case; IPv6 addresses keep their brackets.
+    host: String,
+    port: Option<u16>,
+    /// Empty or starting with '/', never ending with '/'.
+    path: String,
+    loopback: bool,
+}
+
+impl HttpUrl {
+    /// Parses `raw`; without a scheme, `default_scheme` is assumed or, if `None`, it is an error.
+    /// The error is a phrase completing "<value> ...".
+    fn parse(raw: &str, default_scheme: Option<&'static str>) -> Result<HttpUrl, String> {
+        if raw.is_empty() {
+            return Err("is empty".into());
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("contains spaces, control or non-ASCII characters".into());
+        }
+        if raw.contains(['?', '#']) {
+            return Err("has a query or fragment ('?' or '#')".into());
+        }
+        let (scheme, rest) = match raw.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = if scheme.eq_ignore_ascii_case("https") {
+                    "https"
+                } else if scheme.eq_ignore_ascii_case("http") {
+                    "http"
+                } else {
+                    return Err(format!("has the unsupported scheme {scheme:?}"));
+                };
+                (scheme, rest)
+            }
+            None => match default_scheme {
+                Some(scheme) => (scheme, raw),
+                None => return Err("is not an absolute URL (no http:// or https://)".into()),
+            },
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err("contains credentials ('user@')".into());
+        }
+        let (host, port) = split_host_port(authority)?;
+        let host = host.to_ascii_lowercase();
+        let loopback = if host.is_empty() {
+            return Err("has no host".into());
+        } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            v6.parse::<Ipv6Addr>()
+                .map_err(|_| format!("has an invalid IPv6 address {v6:?}"))?
+                .is_loopback()
+        } else if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            host.parse::<Ipv4Addr>()
+                .map_err(|_| format!("has an invalid IPv4 address {host:?}"))?
+                .is_loopback()
+        } else if host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        {
+            host == "localhost"
+        } else {
+            return Err(format!("has an invalid host {host:?}"));
+        };
+        Ok(HttpUrl {
+            scheme,
+            host,
+            port,
+            path: path.trim_end_matches('/').to_owned(),
+            loopback,
+        })
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority
+            .find(']')
+            .ok_or("has an unclosed '[' in its host")?;
+        let (host, rest) = authority.split_at(end + 1);
+        match rest {
+            "" => (host, None),
+            _ => match rest.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("has unexpected text {rest:?} after its host")),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            None => (authority, None),
+            Some((_, port)) if port.contains(':') => {
+                return Err("has too many ':' (write IPv6 addresses in brackets: [::1])".into());
+            }
+            Some((host, port)) => (host, Some(port)),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(port) => match port.parse::<u16>() {
+            Ok(n) if n != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err(format!("has an invalid port {port:?}")),
+        },
+    };
+    Ok((host, port))
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        f.write_str(&self.path)
+    }
+}

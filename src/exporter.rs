@@ -1,0 +1,229 @@
+//! The daemon wired together: shared state, one query loop per target, the two listeners.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::calendar::{Clock, DayRange, retention_start};
+use crate::collector::SnapshotCollector;
+use crate::config::{ApiKey, Config};
+use crate::infobip::client::Client;
+use crate::ledger::{ApplyReport, Ledger, Snapshot, Usage};
+use crate::scheduler::{self, PendingTable};
+use crate::selfmetrics::SelfMetrics;
+use crate::server;
+use crate::state::{Loaded, StateError, StateFile, Stored};
+
+/// State shared by the query loops, the callback receiver and the scrape handler.
+#[derive(Debug)]
+pub struct Shared {
+    pub clock: Arc<dyn Clock>,
+    pub interval: Duration,
+    pub days: u32,
+    pub public_url: String,
+    pub metrics: SelfMetrics,
+    pub registry: Registry,
+    pending: Mutex<PendingTable>,
+    ledger: Mutex<Ledger>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    /// Bumped whenever a query settles, so the query loops look for failures to retry.
+    pub settled: watch::Sender<u64>,
+    /// Signalled when a `requestId` is recorded, for callbacks that beat the `201` (A27).
+    pub request_id_recorded: Notify,
+    state_file: StateFile,
+    state_lock: Mutex<()>,
+}
+
+impl Shared {
+    pub fn lock_pending(&self) -> MutexGuard<'_, PendingTable> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.borrow())
+    }
+
+    /// Follows every snapshot published from now on.
+    pub fn subscribe_snapshot(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.subscribe()
+    }
+
+    /// Applies a result to the ledger, publishes the new snapshot and saves the state.
+    pub fn apply(&self, target: &str, usage: Usage) -> ApplyReport {
+        let report = {
+            let mut ledger = self.lock_ledger();
+            let report = ledger.apply(target, usage);
+            ledger.prune_before(retention_start(self.clock.today()));
+            self.publish(&ledger);
+            report
+        };
+        self.persist();
+        report
+    }
+
+    fn publish(&self, ledger: &Ledger) {
+        let today = self.clock.today();
+        let window = DayRange {
+            since: today - time::Duration::days(i64::from(self.days) - 1),
+            until: today.next_day().unwrap_or(today),
+        };
+        self.snapshot.send_replace(Snapshot::build(ledger, window));
+    }
+
+    /// Saves the ledger and the pending table. A failure (full disk, read-only `state_dir`) is
+    /// logged and counted; the exporter keeps serving from memory and tries again next time.
+    /// Writes are serialised, and this blocks its worker for the fsync: a few milliseconds
+    /// once per query or result.
+    pub fn persist(&self) {
+        let _writing = self
+            .state_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = Stored {
+            ledger: self.lock_ledger().clone(),
+            pending: self.lock_pending().queries().to_vec(),
+        };
+        match self.state_file.save(&state) {
+            Ok(()) => self.metrics.state_written(),
+            Err(err) => {
+                tracing::error!("{err}");
+                self.metrics.state_write_failed(err.reason());
+            }
+        }
+    }
+
+    pub fn query_settled(&self) {
+        self.settled.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// A running exporter: where it listens and how to wait for it.
+#[derive(Debug)]
+pub struct Running {
+    pub web_addr: std::net::SocketAddr,
+    pub callback_addr: std::net::SocketAddr,
+    pub shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Waits until every task has stopped (after the shutdown token fired).
+    pub async fn join(mut self) {
+        while let Some(result) = self.tasks.join_next().await {
+            if let Err(err) = result {
+                tracing::error!("exporter task failed: {err}");
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("target {target}: cannot build the HTTP client: {source}")]
+    Client {
+        target: String,
+        source: reqwest::Error,
+    },
+    #[error("cannot read a listener's address: {0}")]
+    Address(#[from] std::io::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
+/// `keys` holds one resolved key per configured target, in order.
+pub fn start(
+    config: &Config,
+    keys: Vec<ApiKey>,
+    web: TcpListener,
+    callback: TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+    let state_file = StateFile::open(&config.state_dir)?;
+    let stored = match state_file.load(clock.now())? {
+        Loaded::Fresh => Stored::default(),
+        Loaded::Restored(stored) => {
+            tracing::info!(path = %state_file.path().display(), pending = stored.pending.len(), "state restored");
+            stored
+        }
+        Loaded::SetAside { problem, moved_to } => {
+            tracing::error!(
+                path = %state_file.path().display(),
+                moved_to = %moved_to.display(),
+                "the state file is unreadable ({problem}); it was set aside and the exporter starts fresh"
+            );
+            Stored::default()
+        }
+    };
+    let metrics = SelfMetrics::default();
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let mut registry = Registry::default();
+    metrics.register(&mut registry, &target_names);
+    registry.register_collector(Box::new(SnapshotCollector::new(snapshot_rx)));
+    let shared = Arc::new(Shared {
+        clock,
+        interval: config.interval,
+        days: config.days,
+        public_url: config.callback.public_url.clone(),
+        metrics,
+        registry,
+        pending: Mutex::new(PendingTable::restore(stored.pending)),
+        ledger: Mutex::new(Ledger::default()),
+        snapshot: snapshot_tx,
+        settled: watch::channel(0).0,
+        request_id_recorded: Notify::new(),
+        state_file,
+        state_lock: Mutex::new(()),
+    });
+    {
+        // Serve the stored figures at once, before any query is answered.
+        let mut ledger = shared.lock_ledger();
+        *ledger = stored.ledger;
+        ledger.prune_before(retention_start(shared.clock.today()));
+        shared.publish(&ledger);
+    }
+    let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
+    let mut tasks = JoinSet::new();
+    for (target, key) in config.targets.iter().zip(keys) {
+        let client = Client::new(&target.base_url, &key).map_err(|source| StartError::Client {
+            target: target.name.clone(),
+            source,
+        })?;
+        tasks.spawn(scheduler::run_target(
+            Arc::clone(&shared),
+            target.name.clone(),
+            client,
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(server::serve(
+        web,
+        server::web_router(Arc::clone(&shared)),
+        shutdown.clone(),
+        "web",
+    ));
+    tasks.spawn(server::serve(
+        callback,
+        server::callback_router(Arc::clone(&shared)),
+        shutdown,
+        "callback",
+    ));
+    tracing::info!(%web_addr, %callback_addr, targets = target_names.len(), "exporter started");
+    Ok(Running {
+        web_addr,
+        callback_addr,
+        shared,
+        tasks,
+    })
+}

@@ -1,0 +1,5 @@
+//! The upstream: wire types, result decoding and the HTTP client.
+
+pub mod client;
+pub mod model;
+pub mod result;

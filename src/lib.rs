@@ -1,0 +1,31 @@
+//! Infobip Billing Usage API → Prometheus and OpenTelemetry.
+//!
+//! Module map (one domain concept each, see `docs/` and the README):
+//! - [`config`]: the YAML configuration, strict, with one `validate()`.
+//! - [`calendar`]: the UTC billing calendar, retention, exclusive windows, the clock.
+//! - [`infobip`]: the upstream wire types and the HTTP client.
+//! - [`scheduler`]: what to query when, the pending table.
+//! - [`callback`]: the webhook receiver for results.
+//! - [`ledger`]: the billing facts, replaced per covered day, and their immutable snapshot.
+//! - [`state`]: the state file (ledger and pending table), written atomically.
+//! - [`collector`]: encodes the snapshot as Prometheus text and OpenMetrics.
+//! - [`selfmetrics`]: the exporter's own metrics.
+//! - [`server`]: the internal web listener and the public callback listener.
+//! - [`simulator`]: a Billing Usage API simulator for tests and the demo.
+//! - [`demo`]: simulator and exporter wired on loopback.
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod callback;
+pub mod cli;
+pub mod collector;
+pub mod config;
+pub mod demo;
+pub mod exporter;
+pub mod infobip;
+pub mod ledger;
+pub mod scheduler;
+pub mod selfmetrics;
+pub mod server;
+pub mod simulator;
+pub mod state;

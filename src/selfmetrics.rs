@@ -1,0 +1,174 @@
+//! The exporter's own metrics (prefix `infobip_billing_exporter_`), behind methods named for
+//! what happened. Domain code never touches the registry.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+pub const PREFIX: &str = "infobip_billing_exporter";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabel {
+    target: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetOutcome {
+    target: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Code {
+    code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildInfo {
+    version: &'static str,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SelfMetrics {
+    up: Family<TargetLabel, Gauge>,
+    last_success: Family<TargetLabel, Gauge<f64, AtomicU64>>,
+    queries: Family<TargetOutcome, Counter>,
+    callbacks: Family<Outcome, Counter>,
+    api_requests: Family<Code, Counter>,
+    restatements: Counter,
+    state_writes: Family<Outcome, Counter>,
+}
+
+impl SelfMetrics {
+    /// Registers every metric under the exporter prefix; `targets` start down until data arrives.
+    pub fn register(&self, registry: &mut Registry, targets: &[String]) {
+        let sub = registry.sub_registry_with_prefix(PREFIX);
+        let build_info: Family<BuildInfo, Gauge> = Family::default();
+        build_info
+            .get_or_create(&BuildInfo {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        sub.register(
+            "build_info",
+            "Build information of the exporter; value is always 1.",
+            build_info,
+        );
+        sub.register(
+            "up",
+            "1 when the target's last query was accepted and its last result applied, 0 after a failure.",
+            self.up.clone(),
+        );
+        sub.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last Billing Usage API result applied for the target: the age of the cached billing figures.",
+            self.last_success.clone(),
+        );
+        sub.register(
+            "queries",
+            "Billing Usage API queries by outcome (accepted, or the reason they failed).",
+            self.queries.clone(),
+        );
+        sub.register(
+            "callbacks",
+            "Result callbacks received, by outcome (applied, failed_result, or the rejection reason).",
+            self.callbacks.clone(),
+        );
+        sub.register(
+            "api_requests",
+            "HTTP answers from the Billing Usage API by status code (\"network\" when none came).",
+            self.api_requests.clone(),
+        );
+        sub.register(
+            "restatements",
+            "Per-day, per-currency cost figures that a later result changed.",
+            self.restatements.clone(),
+        );
+        sub.register(
+            "state_writes",
+            "Writes of the state file by outcome (ok, or why it failed: disk_full, read_only, …).",
+            self.state_writes.clone(),
+        );
+        for target in targets {
+            self.up.get_or_create(&target_label(target)).set(0);
+        }
+    }
+
+    pub fn query_accepted(&self, target: &str) {
+        self.api_answer(Some(201));
+        self.query_outcome(target, "accepted");
+    }
+
+    pub fn query_failed(&self, target: &str, reason: &'static str, status: Option<u16>) {
+        self.api_answer(status);
+        self.query_outcome(target, reason);
+        self.up.get_or_create(&target_label(target)).set(0);
+    }
+
+    pub fn query_timed_out(&self, target: &str) {
+        self.query_outcome(target, "timeout");
+        self.up.get_or_create(&target_label(target)).set(0);
+    }
+
+    pub fn result_applied(&self, target: &str, at_unix: f64, restatements: usize) {
+        self.callback("applied");
+        self.up.get_or_create(&target_label(target)).set(1);
+        self.last_success
+            .get_or_create(&target_label(target))
+            .set(at_unix);
+        self.restatements.inc_by(restatements as u64);
+    }
+
+    pub fn result_failed(&self, target: &str) {
+        self.callback("failed_result");
+        self.up.get_or_create(&target_label(target)).set(0);
+    }
+
+    pub fn callback_rejected(&self, reason: &'static str) {
+        self.callback(reason);
+    }
+
+    pub fn state_written(&self) {
+        self.state_writes
+            .get_or_create(&Outcome { outcome: "ok" })
+            .inc();
+    }
+
+    pub fn state_write_failed(&self, reason: &'static str) {
+        self.state_writes
+            .get_or_create(&Outcome { outcome: reason })
+            .inc();
+    }
+
+    fn callback(&self, outcome: &'static str) {
+        self.callbacks.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    fn query_outcome(&self, target: &str, outcome: &'static str) {
+        self.queries
+            .get_or_create(&TargetOutcome {
+                target: target.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    fn api_answer(&self, status: Option<u16>) {
+        let code = status.map_or_else(|| "network".to_owned(), |s| s.to_string());
+        self.api_requests.get_or_create(&Code { code }).inc();
+    }
+}
+
+fn target_label(target: &str) -> TargetLabel {
+    TargetLabel {
+        target: target.to_owned(),
+    }
+}

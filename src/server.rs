@@ -1,0 +1,79 @@
+//! The two listeners: the internal web listener (metrics, health) and the public callback
+//! listener, kept apart so the callback port can be exposed without exposing metrics.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::callback;
+use crate::collector::{self, Format};
+use crate::exporter::Shared;
+
+pub fn web_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route("/-/ready", get(ready))
+        .with_state(shared)
+}
+
+pub fn callback_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/callback/{target}/{token}", post(callback::receive))
+        .layer(DefaultBodyLimit::max(callback::MAX_BODY))
+        .with_state(shared)
+}
+
+/// Serves until `shutdown`, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    name: &'static str,
+) {
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(err) = result {
+        tracing::error!(listener = name, "listener failed: {err}");
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    match collector::render(&shared.registry, format) {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(err) => {
+            tracing::error!("encoding metrics failed: {err}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Ready once billing figures are there to serve.
+async fn ready(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str) {
+    if shared.snapshot().targets_with_data.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first billing result\n",
+        )
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<html><head><title>Infobip billing exporter</title></head><body>\
+         <h1>Infobip billing exporter</h1>\
+         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Healthy</a> · \
+         <a href=\"/-/ready\">Ready</a></p></body></html>",
+    )
+}

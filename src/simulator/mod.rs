@@ -1,0 +1,398 @@
+//! A simulator of Infobip's Billing Usage API (reference `billing-usage-api.md`), faithful to the
+//! contract and to §14's simulator handling, with fault injection for the exporter's tests.
+//!
+//! - [`validate`]: the request checks, one violation per problem.
+//! - [`data`]: the synthetic customer and the query engine (filter, group, sum).
+//! - [`server`]: auth, throttling, the query endpoint and callback delivery.
+//! - [`cli`]: the `simulator` subcommand.
+
+mod cli;
+mod data;
+mod server;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::calendar::Clock;
+use crate::infobip::model::{BillingUsageResult, QueryBillingUsageApiRequest};
+
+pub use cli::{SimulatorArgs, run_simulator};
+pub use data::{AccountInfo, MAX_ACCOUNTS, MAX_COUNTRIES, MAX_SENDERS};
+
+/// Everything that shapes a simulator; the defaults are a realistic small customer with no faults.
+#[derive(Clone)]
+pub struct SimulatorOptions {
+    /// The key that carries the `billing:usage:view` scope.
+    pub api_key: String,
+    /// A valid key lacking the scope: answered with 403 (reference A12).
+    pub unscoped_api_key: Option<String>,
+    /// Drives the data and the fault decisions.
+    pub seed: u64,
+    /// Time between the 201 and the callback.
+    pub callback_delay: Duration,
+    /// Token bucket per credential, refilled at this rate with a burst of the same size (A13).
+    pub requests_per_second: u32,
+    pub faults: Faults,
+    pub scale: Scale,
+}
+
+impl Default for SimulatorOptions {
+    fn default() -> Self {
+        Self {
+            api_key: "demo-key".to_owned(),
+            unscoped_api_key: None,
+            seed: 1,
+            callback_delay: Duration::from_millis(200),
+            requests_per_second: 60,
+            faults: Faults::default(),
+            scale: Scale::default(),
+        }
+    }
+}
+
+// Keys are secrets: never print them.
+impl fmt::Debug for SimulatorOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimulatorOptions")
+            .field("api_key", &"<redacted>")
+            .field(
+                "unscoped_api_key",
+                &self.unscoped_api_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("seed", &self.seed)
+            .field("callback_delay", &self.callback_delay)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("faults", &self.faults)
+            .field("scale", &self.scale)
+            .finish()
+    }
+}
+
+impl SimulatorOptions {
+    /// Every problem with the options, so a CLI can refuse them with a clear message.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.api_key.trim().is_empty() {
+            return Err(OptionsError::EmptyApiKey);
+        }
+        if self.unscoped_api_key.as_deref() == Some(self.api_key.as_str()) {
+            return Err(OptionsError::SameKeys);
+        }
+        if self.requests_per_second == 0 {
+            return Err(OptionsError::ZeroRate);
+        }
+        self.faults.validate()?;
+        self.scale.validate()
+    }
+}
+
+/// Fractions of queries (0 = never, 1 = always) that meet each fault; decided per query by a
+/// seeded hash, so a given seed and query order always give the same faults.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// The callback is never delivered.
+    pub drop_callback_ratio: f64,
+    /// The callback is delivered twice.
+    pub duplicate_callback_ratio: f64,
+    /// The callback says `status: FAILED`.
+    pub failed_ratio: f64,
+    /// The submit is answered 500 `E500`.
+    pub server_error_ratio: f64,
+    /// The callback body is not valid JSON.
+    pub malformed_callback_ratio: f64,
+}
+
+impl Faults {
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        for (name, value) in [
+            ("drop-callback-ratio", self.drop_callback_ratio),
+            ("duplicate-callback-ratio", self.duplicate_callback_ratio),
+            ("failed-ratio", self.failed_ratio),
+            ("server-error-ratio", self.server_error_ratio),
+            ("malformed-callback-ratio", self.malformed_callback_ratio),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(OptionsError::Ratio { name, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Size of the simulated customer. Traffic streams multiply: accounts × channels × countries ×
+/// networks × senders, so a few knobs reach a million-row callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// Accounts in the hierarchy, the parent included.
+    pub accounts: usize,
+    /// Destination countries (the first N of a fixed list, United States first).
+    pub countries: usize,
+    /// Senders per account and channel.
+    pub senders: usize,
+    /// Users per account.
+    pub users: usize,
+    /// Broadcast/Flow campaigns per account.
+    pub campaigns: usize,
+    /// WhatsApp templates per account.
+    pub templates: usize,
+}
+
+impl Default for Scale {
+    fn default() -> Self {
+        Self {
+            accounts: 4,
+            countries: 6,
+            senders: 2,
+            users: 3,
+            campaigns: 3,
+            templates: 3,
+        }
+    }
+}
+
+impl Scale {
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        for (name, value, max) in [
+            ("accounts", self.accounts, MAX_ACCOUNTS),
+            ("countries", self.countries, MAX_COUNTRIES),
+            ("senders", self.senders, MAX_SENDERS),
+            ("users", self.users, MAX_SENDERS),
+            ("campaigns", self.campaigns, MAX_SENDERS),
+            ("templates", self.templates, MAX_SENDERS),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(OptionsError::Size { name, value, max });
+            }
+        }
+        Ok(())
+    }
+
+    /// The nearest valid scale: the simulator never refuses to start over a size.
+    fn clamped(self) -> Self {
+        Self {
+            accounts: self.accounts.clamp(1, MAX_ACCOUNTS),
+            countries: self.countries.clamp(1, MAX_COUNTRIES),
+            senders: self.senders.clamp(1, MAX_SENDERS),
+            users: self.users.clamp(1, MAX_SENDERS),
+            campaigns: self.campaigns.clamp(1, MAX_SENDERS),
+            templates: self.templates.clamp(1, MAX_SENDERS),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("--{name} must be a number from 0 to 1, got {value}")]
+    Ratio { name: &'static str, value: f64 },
+    #[error("--{name} must be from 1 to {max}, got {value}")]
+    Size {
+        name: &'static str,
+        value: usize,
+        max: usize,
+    },
+    #[error("the API key must not be empty")]
+    EmptyApiKey,
+    #[error("the unscoped API key must differ from the API key")]
+    SameKeys,
+    #[error("--requests-per-second must be at least 1")]
+    ZeroRate,
+}
+
+/// One callback POST the simulator made (or tried to make).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub request_id: String,
+    pub callback_url: String,
+    pub body: Bytes,
+    /// The receiver's HTTP status; `None` when the connection failed.
+    pub status: Option<u16>,
+    /// The body was deliberately broken (malformed-callback fault).
+    pub malformed: bool,
+}
+
+impl Delivery {
+    /// The body as a result, `None` for a malformed one.
+    pub fn result(&self) -> Option<BillingUsageResult> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// What the simulator did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimulatorStats {
+    /// Queries answered 201.
+    pub queries_accepted: u64,
+    /// Queries answered otherwise, by HTTP status (400, 401, 403, 429, 500).
+    pub rejected: BTreeMap<u16, u64>,
+    /// Callback POSTs answered 2xx.
+    pub callbacks_delivered: u64,
+    /// Callback POSTs answered with another status.
+    pub callbacks_rejected: u64,
+    /// Callback POSTs that got no answer (connection error, timeout).
+    pub callbacks_unreachable: u64,
+    /// Callbacks not sent (drop fault).
+    pub callbacks_dropped: u64,
+    /// Callbacks sent twice (duplicate fault), counted once per query.
+    pub callbacks_duplicated: u64,
+    /// `status: FAILED` results (failed fault).
+    pub callbacks_failed: u64,
+    /// Invalid JSON bodies (malformed fault).
+    pub callbacks_malformed: u64,
+}
+
+impl SimulatorStats {
+    pub fn rejected_with(&self, status: u16) -> u64 {
+        self.rejected.get(&status).copied().unwrap_or(0)
+    }
+
+    /// 500 answers (server-error fault).
+    pub fn server_errors(&self) -> u64 {
+        self.rejected_with(500)
+    }
+
+    /// 429 answers.
+    pub fn throttled(&self) -> u64 {
+        self.rejected_with(429)
+    }
+}
+
+/// The simulator; cheap to clone, all clones share state.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: SimulatorOptions,
+    clock: Arc<dyn Clock>,
+    data: data::Dataset,
+    http: reqwest::Client,
+    /// Submit sequence: the server-error fault is decided per submit.
+    submits: AtomicU64,
+    /// Accepted-query sequence: callback faults are decided per accepted query.
+    accepted: AtomicU64,
+    throttle: Mutex<server::Throttle>,
+    deliveries: Mutex<Vec<Delivery>>,
+    stats: watch::Sender<SimulatorStats>,
+}
+
+impl Simulator {
+    /// Out-of-range options are clamped here; call [`SimulatorOptions::validate`] first to refuse them.
+    pub fn new(mut opts: SimulatorOptions, clock: Arc<dyn Clock>) -> Self {
+        let clamp = |r: f64| if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
+        let f = &mut opts.faults;
+        for ratio in [
+            &mut f.drop_callback_ratio,
+            &mut f.duplicate_callback_ratio,
+            &mut f.failed_ratio,
+            &mut f.server_error_ratio,
+            &mut f.malformed_callback_ratio,
+        ] {
+            *ratio = clamp(*ratio);
+        }
+        opts.scale = opts.scale.clamped();
+        opts.requests_per_second = opts.requests_per_second.max(1);
+        let data = data::Dataset::generate(opts.seed, opts.scale);
+        let http = reqwest::Client::builder()
+            .timeout(server::CALLBACK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            // Callbacks go exactly to the given URL (A15), never through an ambient proxy.
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        let throttle = server::Throttle::new(opts.requests_per_second);
+        Self {
+            inner: Arc::new(Inner {
+                opts,
+                clock,
+                data,
+                http,
+                submits: AtomicU64::new(0),
+                accepted: AtomicU64::new(0),
+                throttle: Mutex::new(throttle),
+                deliveries: Mutex::new(Vec::new()),
+                stats: watch::Sender::new(SimulatorStats::default()),
+            }),
+        }
+    }
+
+    /// `POST /billing/1/usage/query`.
+    pub fn router(&self) -> axum::Router {
+        server::router(self.clone())
+    }
+
+    /// Serves [`Self::router`] until `shutdown` fires, then lets open requests finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+
+    /// Every callback the simulator delivered or tried to, in order.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.inner.deliveries).clone()
+    }
+
+    /// The result the simulator would produce for this request at this instant.
+    pub fn result_for(
+        &self,
+        request: &QueryBillingUsageApiRequest,
+        request_id: &str,
+        now: OffsetDateTime,
+    ) -> BillingUsageResult {
+        self.inner.data.query(request, now).to_result(request_id)
+    }
+
+    /// The same result as [`Self::result_for`], serialized as the callback body, streaming the
+    /// rows (no intermediate JSON tree).
+    pub fn result_body_for(
+        &self,
+        request: &QueryBillingUsageApiRequest,
+        request_id: &str,
+        now: OffsetDateTime,
+    ) -> Vec<u8> {
+        self.inner.data.query(request, now).to_body(request_id)
+    }
+
+    pub fn stats(&self) -> SimulatorStats {
+        self.inner.stats.borrow().clone()
+    }
+
+    /// Follows the stats, so a test can wait for an event instead of sleeping.
+    pub fn watch_stats(&self) -> watch::Receiver<SimulatorStats> {
+        self.inner.stats.subscribe()
+    }
+
+    /// The simulated account hierarchy, parent first.
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        self.inner.data.accounts()
+    }
+
+    pub fn options(&self) -> &SimulatorOptions {
+        &self.inner.opts
+    }
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("options", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A poisoned lock only means another request panicked; the data inside is still consistent.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

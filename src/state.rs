@@ -1,0 +1,367 @@
+//! The state file in `state_dir`: the ledger and the pending table, so a restart serves the
+//! stored figures at once and still accepts callbacks for queries sent before it. Written
+//! atomically (temp file, fsync, rename, fsync of the directory): a crash leaves the old file
+//! or the new one, never half of either.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::calendar::YearMonth;
+use crate::ledger::{Amount, FactKey, Ledger, TargetLedger};
+use crate::scheduler::PendingQuery;
+
+const FILE_NAME: &str = "state.json";
+/// Bumped when the layout changes incompatibly; an unknown version is set aside like a corrupt file.
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub ledger: Ledger,
+    pub pending: Vec<PendingQuery>,
+}
+
+/// The file's layout: explicit and flat, so it stays readable and independent of in-memory maps.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    version: u32,
+    targets: std::collections::BTreeMap<String, DiskTarget>,
+    pending: Vec<PendingQuery>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiskTarget {
+    months: std::collections::BTreeMap<YearMonth, bool>,
+    results_applied: u64,
+    facts: Vec<DiskFact>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiskFact {
+    day: Date,
+    account: String,
+    account_key: String,
+    category: String,
+    currency: String,
+    unit: String,
+    cost: Decimal,
+    quantity: Decimal,
+}
+
+impl OnDisk {
+    fn from_state(state: &Stored) -> Self {
+        let targets = state
+            .ledger
+            .targets
+            .iter()
+            .map(|(name, tl)| {
+                let facts = tl
+                    .days
+                    .iter()
+                    .flat_map(|(day, facts)| {
+                        facts.iter().map(|(k, a)| DiskFact {
+                            day: *day,
+                            account: k.account.clone(),
+                            account_key: k.account_key.clone(),
+                            category: k.category.clone(),
+                            currency: k.currency.clone(),
+                            unit: k.unit.clone(),
+                            cost: a.cost,
+                            quantity: a.quantity,
+                        })
+                    })
+                    .collect();
+                let target = DiskTarget {
+                    months: tl.months.clone(),
+                    results_applied: tl.results_applied,
+                    facts,
+                };
+                (name.clone(), target)
+            })
+            .collect();
+        Self {
+            version: VERSION,
+            targets,
+            pending: state.pending.clone(),
+        }
+    }
+
+    fn into_state(self) -> Stored {
+        let mut ledger = Ledger::default();
+        for (name, target) in self.targets {
+            let mut tl = TargetLedger {
+                months: target.months,
+                results_applied: target.results_applied,
+                ..Default::default()
+            };
+            for f in target.facts {
+                let key = FactKey {
+                    account: f.account,
+                    account_key: f.account_key,
+                    category: f.category,
+                    currency: f.currency,
+                    unit: f.unit,
+                };
+                let amount = Amount {
+                    cost: f.cost,
+                    quantity: f.quantity,
+                };
+                *tl.days.entry(f.day).or_default().entry(key).or_default() += amount;
+            }
+            ledger.targets.insert(name, tl);
+        }
+        Stored {
+            ledger,
+            pending: self.pending,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "cannot create state_dir {path}: {source}; create it or make it writable for the exporter's user"
+    )]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read state file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot write state file {path}: {source}; check free space and that state_dir is writable"
+    )]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the state: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl StateError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StateError::CreateDir { .. } => "create_dir",
+            StateError::Read { .. } => "read",
+            StateError::Write { source, .. } => match source.raw_os_error() {
+                Some(28) => "disk_full",
+                Some(30) => "read_only",
+                _ if source.kind() == std::io::ErrorKind::PermissionDenied => "permission",
+                _ => "io",
+            },
+            StateError::Encode(_) => "encode",
+        }
+    }
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    Fresh,
+    Restored(Stored),
+    /// The file could not be decoded; it was moved to `moved_to` and the exporter starts fresh.
+    SetAside {
+        problem: String,
+        moved_to: PathBuf,
+    },
+}
+
+/// The state file of one `state_dir`.
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    /// Creates `dir` if needed.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: dir.join(FILE_NAME),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the stored state. A file that does not decode is moved aside with a timestamp,
+    /// not deleted, so nothing is silently lost.
+    pub fn load(&self, now: OffsetDateTime) -> Result<Loaded, StateError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let problem = match serde_json::from_slice::<OnDisk>(&bytes) {
+            Ok(disk) if disk.version == VERSION => return Ok(Loaded::Restored(disk.into_state())),
+            Ok(disk) => format!(
+                "unsupported state version {} (this build reads {VERSION})",
+                disk.version
+            ),
+            Err(e) => e.to_string(),
+        };
+        let moved_to = self
+            .path
+            .with_file_name(format!("{FILE_NAME}.corrupt-{}", now.unix_timestamp()));
+        fs::rename(&self.path, &moved_to).map_err(|source| StateError::Write {
+            path: moved_to.clone(),
+            source,
+        })?;
+        Ok(Loaded::SetAside { problem, moved_to })
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, state: &Stored) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(&OnDisk::from_state(state))?;
+        let tmp = self.path.with_file_name(format!("{FILE_NAME}.tmp"));
+        let write_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StateError::Write { path, source }
+        };
+        // The file holds callback tokens: readable by the exporter's user only.
+        let mut file = private_file(&tmp).map_err(write_err(&tmp))?;
+        file.write_all(&bytes).map_err(write_err(&tmp))?;
+        file.sync_all().map_err(write_err(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, &self.path).map_err(write_err(&self.path))?;
+        // The rename is only durable once the directory entry is.
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(write_err(dir))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn private_file(path: &Path) -> std::io::Result<File> {
+    File::create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{DayRange, YearMonth};
+    use crate::ledger::{Amount, FactKey, Usage};
+    use time::macros::{date, datetime};
+
+    fn sample() -> Stored {
+        let mut ledger = Ledger::default();
+        let key = FactKey {
+            account: "Acme \"Retail\"".into(),
+            account_key: "K".into(),
+            category: "SMS".into(),
+            currency: "EUR".into(),
+            unit: "message part".into(),
+        };
+        let day = date!(2026 - 11 - 02);
+        ledger.apply(
+            "eu",
+            Usage {
+                covered: Some(DayRange {
+                    since: date!(2026 - 11 - 01),
+                    until: date!(2026 - 11 - 03),
+                }),
+                periods: vec![(YearMonth::of(day), false)],
+                facts: [(
+                    (day, key),
+                    Amount {
+                        cost: "86.69".parse().unwrap(),
+                        quantity: "12040".parse().unwrap(),
+                    },
+                )]
+                .into(),
+            },
+        );
+        let mut table = crate::scheduler::PendingTable::default();
+        let r = DayRange {
+            since: date!(2026 - 11 - 01),
+            until: date!(2026 - 11 - 28),
+        };
+        table.register("eu", YearMonth::of(day), r, datetime!(2026-11-27 10:00 UTC));
+        Stored {
+            ledger,
+            pending: table.queries().to_vec(),
+        }
+    }
+
+    #[test]
+    fn save_then_load_round_trips_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(&dir.path().join("nested")).unwrap();
+        let state = sample();
+        file.save(&state).unwrap();
+        let Loaded::Restored(back) = file.load(datetime!(2026-11-27 11:00 UTC)).unwrap() else {
+            panic!("expected the saved state");
+        };
+        assert_eq!(back, state);
+        assert!(!file.path().with_file_name("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn missing_file_is_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        assert!(matches!(
+            file.load(datetime!(2026-11-27 11:00 UTC)).unwrap(),
+            Loaded::Fresh
+        ));
+    }
+
+    #[test]
+    fn corrupt_file_is_set_aside_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        fs::write(file.path(), b"{\"version\":1,\"targets\":").unwrap();
+        let loaded = file.load(datetime!(2026-11-27 11:00 UTC)).unwrap();
+        let Loaded::SetAside { moved_to, .. } = loaded else {
+            panic!("expected the file set aside, got {loaded:?}");
+        };
+        assert!(moved_to.ends_with("state.json.corrupt-1795777200"));
+        assert_eq!(fs::read(&moved_to).unwrap(), b"{\"version\":1,\"targets\":");
+        assert!(!file.path().exists());
+    }
+
+    #[test]
+    fn unwritable_dir_is_an_error_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        // A directory where the temp file should go makes the write fail even as root.
+        fs::create_dir(file.path().with_file_name("state.json.tmp")).unwrap();
+        let err = file.save(&sample()).unwrap_err();
+        assert!(err.to_string().contains("state.json.tmp"), "{err}");
+        assert_eq!(err.reason(), "io");
+    }
+}
