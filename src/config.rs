@@ -25,6 +25,8 @@
 //! # How often the current month is re-queried. Default 1h; at least 1m, at most 1d.
 //! # Humantime syntax: 30m, 1h, 1h 30m.
 //! interval: 1h
+//! # How long a query may wait for its callback before it is sent again. Default 30m; 1s to 1d.
+//! callback_timeout: 30m
 //! # Infobip delivers query results by POSTing them to a URL you give it.
 //! callback:
 //!   # Address of the callback listener. Required. It is separate from `web.listen` so that only
@@ -34,6 +36,11 @@
 //!   # or load balancer). Required. A path prefix is allowed; no query or fragment. The exporter
 //!   # appends /callback/<target>/<token> to it.
 //!   public_url: https://billing-exporter.example.com
+//!   # Largest callback body accepted (bytes, or with KiB/MiB/GiB). Default 256MiB: a large
+//!   # customer's breakdown by country and traffic type runs to hundreds of MiB.
+//!   max_body: 256MiB
+//!   # Optional: only these source networks may post callbacks (e.g. your ingress). Default: any.
+//!   allowed_cidrs: [10.0.0.0/8, 192.0.2.0/24]
 //! web:
 //!   # Address of /metrics, /-/healthy and /-/ready. Default 127.0.0.1:9477.
 //!   listen: 127.0.0.1:9477
@@ -69,6 +76,9 @@ pub const DEFAULT_WEB_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9477));
 /// `days` when the config does not set it: covers the previous month whole plus a few days.
 pub const DEFAULT_DAYS: u32 = 35;
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_MAX_BODY: u64 = 256 * 1024 * 1024;
+const MIN_MAX_BODY: u64 = 1024;
 /// Largest `days`: Infobip retains the current month and the two before it, at most 93 days.
 pub const MAX_DAYS: u32 = 93;
 /// Longest target name: it becomes a label value and a URL path segment, keep it short.
@@ -83,6 +93,8 @@ const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 pub struct Config {
     pub targets: Vec<TargetConfig>,
     pub interval: Duration,
+    /// How long a query waits for its callback before it is sent again.
+    pub callback_timeout: Duration,
     pub callback: CallbackConfig,
     pub web: WebConfig,
     pub state_dir: PathBuf,
@@ -113,6 +125,10 @@ pub struct CallbackConfig {
     pub listen: SocketAddr,
     /// Normalized: no trailing '/'. Append `/callback/<target>/<token>`.
     pub public_url: String,
+    /// Largest callback body accepted, in bytes.
+    pub max_body: u64,
+    /// Source networks allowed to post callbacks; empty allows any.
+    pub allowed_cidrs: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,6 +402,7 @@ fn syntax_message(e: &serde_norway::Error) -> String {
 struct RawConfig {
     targets: Option<Vec<RawTarget>>,
     interval: Option<String>,
+    callback_timeout: Option<String>,
     callback: Option<RawCallback>,
     web: Option<RawWeb>,
     state_dir: Option<String>,
@@ -408,6 +425,8 @@ struct RawTarget {
 struct RawCallback {
     listen: Option<String>,
     public_url: Option<String>,
+    max_body: Option<String>,
+    allowed_cidrs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,14 +451,15 @@ impl RawConfig {
 
         let targets = validate_targets(self.targets, &mut p);
         let interval = validate_interval(self.interval.as_deref(), &mut p);
+        let callback_timeout = validate_callback_timeout(self.callback_timeout.as_deref(), &mut p);
 
-        let (callback_listen, public_url) = match self.callback {
+        let (callback_listen, public_url, max_body, allowed_cidrs) = match self.callback {
             None => {
                 p.push(
                     "callback",
                     "missing; expected a mapping with listen and public_url",
                 );
-                (None, None)
+                (None, None, None, None)
             }
             Some(cb) => {
                 let listen = match cb.listen {
@@ -462,7 +482,12 @@ impl RawConfig {
                     }
                     Some(s) => validate_public_url(&s, &mut p),
                 };
-                (listen, public_url)
+                let max_body = match cb.max_body {
+                    None => Some(DEFAULT_MAX_BODY),
+                    Some(s) => validate_size("callback.max_body", &s, &mut p),
+                };
+                let cidrs = validate_cidrs(cb.allowed_cidrs.unwrap_or_default(), &mut p);
+                (listen, public_url, max_body, cidrs)
             }
         };
 
@@ -524,25 +549,29 @@ impl RawConfig {
 
         match (
             targets,
-            interval,
-            callback_listen,
-            public_url,
+            (interval, callback_timeout),
+            (callback_listen, public_url, max_body, allowed_cidrs),
             web_listen,
             state_dir,
             days,
         ) {
             (
                 Some(targets),
-                Some(interval),
-                Some(listen),
-                Some(public_url),
+                (Some(interval), Some(callback_timeout)),
+                (Some(listen), Some(public_url), Some(max_body), Some(allowed_cidrs)),
                 Some(web_listen),
                 Some(state_dir),
                 Some(days),
             ) if p.0.is_empty() => Ok(Config {
                 targets,
                 interval,
-                callback: CallbackConfig { listen, public_url },
+                callback_timeout,
+                callback: CallbackConfig {
+                    listen,
+                    public_url,
+                    max_body,
+                    allowed_cidrs,
+                },
                 web: WebConfig { listen: web_listen },
                 state_dir,
                 days,
@@ -706,6 +735,83 @@ fn validate_interval(raw: Option<&str>, p: &mut Problems) -> Option<Duration> {
         }
         Ok(d) => Some(d),
     }
+}
+
+fn validate_callback_timeout(raw: Option<&str>, p: &mut Problems) -> Option<Duration> {
+    let Some(raw) = raw else {
+        return Some(DEFAULT_CALLBACK_TIMEOUT);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Ok(d) if (Duration::from_secs(1)..=MAX_INTERVAL).contains(&d) => Some(d),
+        Ok(_) => {
+            p.push(
+                "callback_timeout",
+                format!("{raw:?} is out of range; expected 1s to 1d, e.g. 30m"),
+            );
+            None
+        }
+        Err(_) => {
+            p.push(
+                "callback_timeout",
+                format!("{raw:?} is not a duration; expected a number and a unit, e.g. 30m"),
+            );
+            None
+        }
+    }
+}
+
+/// A byte size: a whole number, optionally followed by B, KiB, MiB or GiB.
+fn validate_size(path: &str, raw: &str, p: &mut Problems) -> Option<u64> {
+    let text = raw.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let factor = match unit.trim() {
+        "" | "B" => Some(1),
+        "KiB" => Some(1024),
+        "MiB" => Some(1024 * 1024),
+        "GiB" => Some(1024 * 1024 * 1024),
+        _ => None,
+    };
+    let size = factor.and_then(|f| digits.parse::<u64>().ok()?.checked_mul(f));
+    match size {
+        Some(n) if n >= MIN_MAX_BODY => Some(n),
+        Some(_) => {
+            p.push(path, format!("{raw:?} is too small; expected at least 1KiB"));
+            None
+        }
+        None => {
+            p.push(
+                path,
+                format!("{raw:?} is not a size; expected bytes or a number with KiB, MiB or GiB, e.g. 256MiB"),
+            );
+            None
+        }
+    }
+}
+
+fn validate_cidrs(raw: Vec<String>, p: &mut Problems) -> Option<Vec<ipnet::IpNet>> {
+    let mut nets = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (i, text) in raw.iter().enumerate() {
+        let text = text.trim();
+        // A bare address means that one host.
+        let parsed = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => nets.push(net.trunc()),
+            Err(_) => {
+                ok = false;
+                p.push(
+                    format!("callback.allowed_cidrs[{i}]"),
+                    format!("{text:?} is not a network; expected CIDR notation, e.g. 10.0.0.0/8 or 2001:db8::/32"),
+                );
+            }
+        }
+    }
+    ok.then_some(nets)
 }
 
 fn parse_listen(path: &str, raw: &str, example: &str, p: &mut Problems) -> Option<SocketAddr> {

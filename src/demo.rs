@@ -65,9 +65,12 @@ pub async fn start(
             api_key: ApiKeySource::Env("INFOBIP_API_KEY".into()),
         }],
         interval: DEMO_INTERVAL,
+        callback_timeout: crate::config::DEFAULT_CALLBACK_TIMEOUT,
         callback: CallbackConfig {
             listen: callback_addr,
             public_url: format!("http://{callback_addr}"),
+            max_body: crate::config::DEFAULT_MAX_BODY,
+            allowed_cidrs: Vec::new(),
         },
         web: WebConfig { listen },
         state_dir,

@@ -220,6 +220,29 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
             one("state_dir: empty; expected a directory for the exporter's state, e.g. /var/lib/infobip-billing-exporter".into()),
         ),
         (
+            "invalid_callback_timeout_range.yaml",
+            one("callback_timeout: \"0s\" is out of range; expected 1s to 1d, e.g. 30m".into()),
+        ),
+        (
+            "invalid_callback_timeout_syntax.yaml",
+            one("callback_timeout: \"soon\" is not a duration; expected a number and a unit, e.g. 30m".into()),
+        ),
+        (
+            "invalid_max_body_syntax.yaml",
+            one("callback.max_body: \"12 parsecs\" is not a size; expected bytes or a number with KiB, MiB or GiB, e.g. 256MiB".into()),
+        ),
+        (
+            "invalid_max_body_small.yaml",
+            one("callback.max_body: \"100\" is too small; expected at least 1KiB".into()),
+        ),
+        (
+            "invalid_allowed_cidrs.yaml",
+            vec![
+                "callback.allowed_cidrs[1]: \"10.0.0.0/33\" is not a network; expected CIDR notation, e.g. 10.0.0.0/8 or 2001:db8::/32".into(),
+                "callback.allowed_cidrs[2]: \"ingress\" is not a network; expected CIDR notation, e.g. 10.0.0.0/8 or 2001:db8::/32".into(),
+            ],
+        ),
+        (
             "invalid_days_zero.yaml",
             one("days: 0 is out of range; expected 1 to 93 (Infobip keeps at most 3 months)".into()),
         ),
@@ -248,7 +271,7 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "syntax_unknown_key.yaml",
-            one("unknown field `budgets`, expected one of `targets`, `interval`, `callback`, `web`, `state_dir`, `days` at line 9 column 1".into()),
+            one("unknown field `intervall`, expected one of `targets`, `interval`, `callback_timeout`, `callback`, `web`, `state_dir`, `days` at line 9 column 1".into()),
         ),
         (
             "syntax_unknown_target_key.yaml",
@@ -352,7 +375,7 @@ fn empty_file_reports_every_required_key() {
 #[test]
 fn unknown_key_is_rejected_with_its_name() {
     for (extra, key) in [
-        ("budgets: []", "budgets"),
+        ("budget: []", "budget"),
         ("web:\n  listen: 127.0.0.1:9477\n  tls: true", "tls"),
         ("Interval: 1h", "Interval"),
     ] {
@@ -377,6 +400,9 @@ fn minimal_file_gets_defaults() {
         "127.0.0.1:9477".parse::<SocketAddr>().unwrap()
     );
     assert_eq!(config.days, 35);
+    assert_eq!(config.callback_timeout, Duration::from_secs(30 * 60));
+    assert_eq!(config.callback.max_body, 256 * 1024 * 1024);
+    assert!(config.callback.allowed_cidrs.is_empty());
     assert_eq!(config.targets.len(), 1);
     let target = &config.targets[0];
     assert_eq!(target.name, "eu");
@@ -411,6 +437,10 @@ fn full_file_sets_every_field() {
     assert_eq!(config.interval, Duration::from_secs(3600));
     assert_eq!(config.days, 35);
     assert_eq!(config.web.listen.port(), 9477);
+    assert_eq!(config.callback_timeout, Duration::from_secs(1800));
+    assert_eq!(config.callback.max_body, 256 * 1024 * 1024);
+    let cidrs: Vec<String> = config.callback.allowed_cidrs.iter().map(ToString::to_string).collect();
+    assert_eq!(cidrs, ["10.0.0.0/8", "192.0.2.0/24"]);
 }
 
 #[test]

@@ -9,7 +9,13 @@ use time::macros::datetime;
 const NOW: time::OffsetDateTime = datetime!(2026-04-10 12:00 UTC);
 
 fn body() -> String {
-    query("http://127.0.0.1:9/cb", "2026-04-01", "2026-04-05", &["DAY"]).to_string()
+    query(
+        "http://127.0.0.1:9/cb",
+        "2026-04-01",
+        "2026-04-05",
+        &["DAY"],
+    )
+    .to_string()
 }
 
 fn assert_error(answer: &Answer, status: u16, code: &str) {
@@ -18,7 +24,12 @@ fn assert_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(answer.body["errorCode"], code);
     let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 5, "all five ApiError keys: {keys:?}");
-    assert!(answer.headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        answer.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
 }
 
 #[tokio::test]
@@ -37,7 +48,10 @@ async fn missing_or_malformed_or_wrong_credentials_get_401() {
     ] {
         let answer = post_raw(&run.base, auth, body()).await;
         assert_error(&answer, 401, "E401");
-        assert_eq!(answer.body["resources"][0]["name"], "API Authentication", "{auth:?}");
+        assert_eq!(
+            answer.body["resources"][0]["name"], "API Authentication",
+            "{auth:?}"
+        );
     }
     assert_eq!(run.sim.stats().rejected_with(401), 9);
     assert_eq!(run.sim.stats().queries_accepted, 0);
@@ -70,7 +84,14 @@ async fn valid_key_gets_201_with_a_32_hex_request_id() {
         assert_valid(&answer.body, "QueryAggregateDataResponse");
         let id = answer.body["requestId"].as_str().unwrap();
         assert_eq!(id.len(), 32);
-        assert!(id.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)),
+            "{id}"
+        );
     }
-    assert_eq!(post_raw(&run.base, Some("App S3CRET"), body()).await.status, 401);
+    assert_eq!(
+        post_raw(&run.base, Some("App S3CRET"), body()).await.status,
+        401
+    );
 }

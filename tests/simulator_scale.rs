@@ -15,18 +15,36 @@ use time::macros::{date, datetime};
 #[test]
 fn a_million_rows() {
     let opts = SimulatorOptions {
-        scale: Scale { accounts: 140, countries: 20, senders: 4, ..Scale::default() },
+        scale: Scale {
+            accounts: 140,
+            countries: 20,
+            senders: 4,
+            ..Scale::default()
+        },
         ..SimulatorOptions::default()
     };
     let started = Instant::now();
-    let sim = Simulator::new(opts, Arc::new(ManualClock::new(datetime!(2026-04-10 12:00 UTC))));
+    let sim = Simulator::new(
+        opts,
+        Arc::new(ManualClock::new(datetime!(2026-04-10 12:00 UTC))),
+    );
     let built = started.elapsed();
     let request = QueryBillingUsageApiRequest {
         filter_by: BillingUsageDataFilter {
-            date_interval: DateInterval { sent_since: date!(2026 - 03 - 01), sent_until: date!(2026 - 03 - 08) },
+            date_interval: DateInterval {
+                sent_since: date!(2026 - 03 - 01),
+                sent_until: date!(2026 - 03 - 08),
+            },
             ..Default::default()
         },
-        aggregate_by: vec![Agg::DAY, Agg::ACCOUNT_KEY, Agg::CATEGORY_CODE, Agg::TRAFFIC_TYPE, Agg::NORM_NET_CODE, Agg::SENDER],
+        aggregate_by: vec![
+            Agg::DAY,
+            Agg::ACCOUNT_KEY,
+            Agg::CATEGORY_CODE,
+            Agg::TRAFFIC_TYPE,
+            Agg::NORM_NET_CODE,
+            Agg::SENDER,
+        ],
         options: None,
     };
     let started = Instant::now();
@@ -46,6 +64,9 @@ fn a_million_rows() {
     let result: Result = serde_json::from_slice(&body).unwrap();
     let _ = result.response.rows;
     let rows = result.response.total_rows;
-    eprintln!("built in {built:?}; {rows} rows, {} MB in {elapsed:?}", body.len() / 1_000_000);
+    eprintln!(
+        "built in {built:?}; {rows} rows, {} MB in {elapsed:?}",
+        body.len() / 1_000_000
+    );
     assert!(rows >= 1_000_000, "{rows}");
 }

@@ -10,7 +10,12 @@ use time::macros::datetime;
 const NOW: time::OffsetDateTime = datetime!(2026-04-10 12:00 UTC);
 
 fn valid() -> Value {
-    query("http://127.0.0.1:9/cb", "2026-04-01", "2026-04-05", &["DAY", "CATEGORY_CODE"])
+    query(
+        "http://127.0.0.1:9/cb",
+        "2026-04-01",
+        "2026-04-05",
+        &["DAY", "CATEGORY_CODE"],
+    )
 }
 
 /// Posts `body`, expects a schema-valid 400 E400, returns the violated properties.
@@ -44,7 +49,11 @@ fn with(mut body: Value, pointer: &str, value: Value) -> String {
 }
 
 fn without(mut body: Value, parent: &str, key: &str) -> String {
-    body.pointer_mut(parent).unwrap().as_object_mut().unwrap().remove(key);
+    body.pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove(key);
     body.to_string()
 }
 
@@ -68,23 +77,38 @@ async fn invalid_json() {
 
 #[tokio::test]
 async fn missing_callback_url() {
-    assert_eq!(violations(without(valid(), "", "callbackUrl")).await, ["callbackUrl"]);
+    assert_eq!(
+        violations(without(valid(), "", "callbackUrl")).await,
+        ["callbackUrl"]
+    );
 }
 
 #[tokio::test]
 async fn empty_callback_url() {
-    assert_eq!(violations(with(valid(), "/callbackUrl", json!(""))).await, ["callbackUrl"]);
-    assert_eq!(violations(with(valid(), "/callbackUrl", json!("not a url"))).await, ["callbackUrl"]);
+    assert_eq!(
+        violations(with(valid(), "/callbackUrl", json!(""))).await,
+        ["callbackUrl"]
+    );
+    assert_eq!(
+        violations(with(valid(), "/callbackUrl", json!("not a url"))).await,
+        ["callbackUrl"]
+    );
 }
 
 #[tokio::test]
 async fn missing_request() {
-    assert_eq!(violations(without(valid(), "", "request")).await, ["request"]);
+    assert_eq!(
+        violations(without(valid(), "", "request")).await,
+        ["request"]
+    );
 }
 
 #[tokio::test]
 async fn missing_filter_by() {
-    assert_eq!(violations(without(valid(), "/request", "filterBy")).await, ["request.filterBy"]);
+    assert_eq!(
+        violations(without(valid(), "/request", "filterBy")).await,
+        ["request.filterBy"]
+    );
 }
 
 #[tokio::test]
@@ -97,18 +121,29 @@ async fn missing_date_interval() {
 
 #[tokio::test]
 async fn missing_aggregate_by() {
-    assert_eq!(violations(without(valid(), "/request", "aggregateBy")).await, ["request.aggregateBy"]);
+    assert_eq!(
+        violations(without(valid(), "/request", "aggregateBy")).await,
+        ["request.aggregateBy"]
+    );
 }
 
 #[tokio::test]
 async fn empty_aggregate_by() {
-    assert_eq!(violations(with(valid(), "/request/aggregateBy", json!([]))).await, ["request.aggregateBy"]);
+    assert_eq!(
+        violations(with(valid(), "/request/aggregateBy", json!([]))).await,
+        ["request.aggregateBy"]
+    );
 }
 
 #[tokio::test]
 async fn unknown_aggregate_by_code() {
     assert_eq!(
-        violations(with(valid(), "/request/aggregateBy", json!(["DAY", "HOUR"]))).await,
+        violations(with(
+            valid(),
+            "/request/aggregateBy",
+            json!(["DAY", "HOUR"])
+        ))
+        .await,
         ["request.aggregateBy[1]"]
     );
 }
@@ -116,7 +151,12 @@ async fn unknown_aggregate_by_code() {
 #[tokio::test]
 async fn duplicate_aggregate_by() {
     assert_eq!(
-        violations(with(valid(), "/request/aggregateBy", json!(["DAY", "SENDER", "DAY"]))).await,
+        violations(with(
+            valid(),
+            "/request/aggregateBy",
+            json!(["DAY", "SENDER", "DAY"])
+        ))
+        .await,
         ["request.aggregateBy[2]"]
     );
 }
@@ -124,7 +164,12 @@ async fn duplicate_aggregate_by() {
 #[tokio::test]
 async fn day_and_month_together() {
     assert_eq!(
-        violations(with(valid(), "/request/aggregateBy", json!(["DAY", "MONTH"]))).await,
+        violations(with(
+            valid(),
+            "/request/aggregateBy",
+            json!(["DAY", "MONTH"])
+        ))
+        .await,
         ["request.aggregateBy"]
     );
 }
@@ -156,8 +201,14 @@ async fn unknown_direction() {
 #[tokio::test]
 async fn non_array_filter_values() {
     // The Postman collection's bare string (A7) is refused.
-    assert_eq!(violations(with_filter("categories", json!("AI"))).await, ["request.filterBy.categories"]);
-    assert_eq!(violations(with_filter("senders", json!({"a": 1}))).await, ["request.filterBy.senders"]);
+    assert_eq!(
+        violations(with_filter("categories", json!("AI"))).await,
+        ["request.filterBy.categories"]
+    );
+    assert_eq!(
+        violations(with_filter("senders", json!({"a": 1}))).await,
+        ["request.filterBy.senders"]
+    );
     assert_eq!(
         violations(with_filter("campaignIds", json!(["754564654689"]))).await,
         ["request.filterBy.campaignIds[0]"]
@@ -174,15 +225,29 @@ async fn duplicate_filter_values() {
 
 #[tokio::test]
 async fn dates_not_yyyy_mm_dd() {
-    let body = with(valid(), "/request/filterBy/dateInterval", json!({"sentSince": "2026/04/01", "sentUntil": "2026-04-05T00:00:00Z"}));
-    assert_eq!(
-        violations(body).await,
-        ["request.filterBy.dateInterval.sentSince", "request.filterBy.dateInterval.sentUntil"]
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval",
+        json!({"sentSince": "2026/04/01", "sentUntil": "2026-04-05T00:00:00Z"}),
     );
-    let body = with(valid(), "/request/filterBy/dateInterval", json!({"sentSince": "2026-02-30", "sentUntil": 20260405}));
     assert_eq!(
         violations(body).await,
-        ["request.filterBy.dateInterval.sentSince", "request.filterBy.dateInterval.sentUntil"]
+        [
+            "request.filterBy.dateInterval.sentSince",
+            "request.filterBy.dateInterval.sentUntil"
+        ]
+    );
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval",
+        json!({"sentSince": "2026-02-30", "sentUntil": 20260405}),
+    );
+    assert_eq!(
+        violations(body).await,
+        [
+            "request.filterBy.dateInterval.sentSince",
+            "request.filterBy.dateInterval.sentUntil"
+        ]
     );
 }
 
@@ -191,14 +256,21 @@ async fn missing_dates() {
     let body = with(valid(), "/request/filterBy/dateInterval", json!({}));
     assert_eq!(
         violations(body).await,
-        ["request.filterBy.dateInterval.sentSince", "request.filterBy.dateInterval.sentUntil"]
+        [
+            "request.filterBy.dateInterval.sentSince",
+            "request.filterBy.dateInterval.sentUntil"
+        ]
     );
 }
 
 #[tokio::test]
 async fn sent_until_not_after_sent_since() {
     for (since, until) in [("2026-04-05", "2026-04-05"), ("2026-04-05", "2026-04-01")] {
-        let body = with(valid(), "/request/filterBy/dateInterval", json!({"sentSince": since, "sentUntil": until}));
+        let body = with(
+            valid(),
+            "/request/filterBy/dateInterval",
+            json!({"sentSince": since, "sentUntil": until}),
+        );
         assert_eq!(violations(body).await, ["request.filterBy.dateInterval"]);
     }
 }
@@ -206,50 +278,113 @@ async fn sent_until_not_after_sent_since() {
 #[tokio::test]
 async fn span_over_three_calendar_months() {
     // 15 Feb to 16 May touches four months, and May is also beyond the current month.
-    let body = with(valid(), "/request/filterBy/dateInterval", json!({"sentSince": "2026-02-15", "sentUntil": "2026-05-16"}));
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval",
+        json!({"sentSince": "2026-02-15", "sentUntil": "2026-05-16"}),
+    );
     let props = violations(body).await;
-    assert!(props.contains(&"request.filterBy.dateInterval".to_owned()), "{props:?}");
+    assert!(
+        props.contains(&"request.filterBy.dateInterval".to_owned()),
+        "{props:?}"
+    );
     // Inside retention a range can never touch more than three months, so the span violation
     // always comes with a retention one: here 31 March (out of retention on 10 June) to June.
-    let body = with(valid(), "/request/filterBy/dateInterval", json!({"sentSince": "2026-03-31", "sentUntil": "2026-07-01"}));
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval",
+        json!({"sentSince": "2026-03-31", "sentUntil": "2026-07-01"}),
+    );
     let props = violations_at(datetime!(2026-06-10 0:00 UTC), body).await;
-    assert_eq!(props, ["request.filterBy.dateInterval", "request.filterBy.dateInterval.sentSince"]);
+    assert_eq!(
+        props,
+        [
+            "request.filterBy.dateInterval",
+            "request.filterBy.dateInterval.sentSince"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn sent_since_before_retention() {
     // On 10 April, retention starts on 1 February.
-    let body = with(valid(), "/request/filterBy/dateInterval", json!({"sentSince": "2026-01-31", "sentUntil": "2026-02-05"}));
-    assert_eq!(violations(body).await, ["request.filterBy.dateInterval.sentSince"]);
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval",
+        json!({"sentSince": "2026-01-31", "sentUntil": "2026-02-05"}),
+    );
+    assert_eq!(
+        violations(body).await,
+        ["request.filterBy.dateInterval.sentSince"]
+    );
     let run = start(fast(), NOW).await;
-    let body = with(valid(), "/request/filterBy/dateInterval/sentSince", json!("2026-02-01"));
-    assert_eq!(post_raw(&run.base, Some("App demo-key"), body).await.status, 201);
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval/sentSince",
+        json!("2026-02-01"),
+    );
+    assert_eq!(
+        post_raw(&run.base, Some("App demo-key"), body).await.status,
+        201
+    );
 }
 
 #[tokio::test]
 async fn retention_crosses_the_year_boundary() {
     let now = datetime!(2026-02-10 0:00 UTC);
-    let body = query("http://127.0.0.1:9/cb", "2025-11-30", "2025-12-05", &["DAY"]).to_string();
-    assert_eq!(violations_at(now, body).await, ["request.filterBy.dateInterval.sentSince"]);
+    let body = query(
+        "http://127.0.0.1:9/cb",
+        "2025-11-30",
+        "2025-12-05",
+        &["DAY"],
+    )
+    .to_string();
+    assert_eq!(
+        violations_at(now, body).await,
+        ["request.filterBy.dateInterval.sentSince"]
+    );
     let run = start(fast(), now).await;
-    let body = query("http://127.0.0.1:9/cb", "2025-12-01", "2025-12-05", &["DAY"]);
+    let body = query(
+        "http://127.0.0.1:9/cb",
+        "2025-12-01",
+        "2025-12-05",
+        &["DAY"],
+    );
     assert_eq!(post(&run.base, &body).await.status, 201);
 }
 
 #[tokio::test]
 async fn sent_until_beyond_the_current_month() {
-    let body = with(valid(), "/request/filterBy/dateInterval/sentUntil", json!("2026-05-02"));
-    assert_eq!(violations(body).await, ["request.filterBy.dateInterval.sentUntil"]);
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval/sentUntil",
+        json!("2026-05-02"),
+    );
+    assert_eq!(
+        violations(body).await,
+        ["request.filterBy.dateInterval.sentUntil"]
+    );
     // The exclusive end of the current month is fine.
     let run = start(fast(), NOW).await;
-    let body = with(valid(), "/request/filterBy/dateInterval/sentUntil", json!("2026-05-01"));
-    assert_eq!(post_raw(&run.base, Some("App demo-key"), body).await.status, 201);
+    let body = with(
+        valid(),
+        "/request/filterBy/dateInterval/sentUntil",
+        json!("2026-05-01"),
+    );
+    assert_eq!(
+        post_raw(&run.base, Some("App demo-key"), body).await.status,
+        201
+    );
 }
 
 #[tokio::test]
 async fn empty_platform_object() {
     assert_eq!(
-        violations(with_filter("platforms", json!([{"applicationId": "app_a"}, {}]))).await,
+        violations(with_filter(
+            "platforms",
+            json!([{"applicationId": "app_a"}, {}])
+        ))
+        .await,
         ["request.filterBy.platforms[1]"]
     );
 }
@@ -258,14 +393,20 @@ async fn empty_platform_object() {
 async fn empty_filter_lists_mean_no_filter() {
     let run = start(fast(), NOW).await;
     let body = with_filter("categories", json!([]));
-    assert_eq!(post_raw(&run.base, Some("App demo-key"), body).await.status, 201);
+    assert_eq!(
+        post_raw(&run.base, Some("App demo-key"), body).await.status,
+        201
+    );
 }
 
 #[tokio::test]
 async fn options_must_be_typed() {
     let mut body = valid();
     body["request"]["options"] = json!({"includeUnfinalizedData": "no"});
-    assert_eq!(violations(body.to_string()).await, ["request.options.includeUnfinalizedData"]);
+    assert_eq!(
+        violations(body.to_string()).await,
+        ["request.options.includeUnfinalizedData"]
+    );
 }
 
 #[tokio::test]

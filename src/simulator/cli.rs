@@ -25,8 +25,7 @@ pub struct SimulatorArgs {
         value_name = "KEY",
         env = "INFOBIP_SIMULATOR_API_KEY",
         default_value = "demo-key",
-        hide_env_values = true,
-        hide_default_value = true
+        hide_env_values = true
     )]
     pub api_key: String,
     /// A valid key without the billing:usage:view scope: answered 403.
@@ -157,11 +156,13 @@ pub async fn run_simulator(args: SimulatorArgs, shutdown: CancellationToken) -> 
         "starting the Billing Usage API simulator"
     );
     let simulator = Simulator::new(options, args.clock());
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "simulator listening on http://{addr}")
-        .and_then(|()| out.flush())
-        .context("cannot write to stdout")?;
-    drop(out);
+    {
+        // Scoped: the stdout lock must not live across the await below.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "simulator listening on http://{addr}")
+            .and_then(|()| out.flush())
+            .context("cannot write to stdout")?;
+    }
     simulator
         .serve(listener, shutdown)
         .await

@@ -52,6 +52,8 @@ const DIMS: usize = Agg::ALL.len();
 type Sym = u32;
 /// "This dimension does not apply to the stream": the cell is `"N/A"`.
 const NA: Sym = Sym::MAX;
+/// A filter value the dataset never had: no stream carries it, so it matches nothing.
+const UNKNOWN: Sym = Sym::MAX - 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Atom {
@@ -91,6 +93,11 @@ fn mix(mut z: u64) -> u64 {
 
 pub(super) fn hash(parts: &[u64]) -> u64 {
     parts.iter().fold(0x0B11_1000, |h, p| mix(h ^ p))
+}
+
+/// An index in `0..len` from hash bits.
+fn pick(h: u64, len: usize) -> usize {
+    (h % len.max(1) as u64) as usize
 }
 
 /// A uniform draw in `[0, 1)` from a hash, for ratio decisions (never money).
@@ -338,6 +345,9 @@ pub struct AccountInfo {
 
 /// A combination of every dimension, with what it costs and how much it sends.
 struct Stream {
+    /// Stable identity from the stream's own coordinates, so its figures do not depend on
+    /// what else the scale adds.
+    id: u64,
     dims: [Sym; DIMS],
     unit: Sym,
     currency: Sym,
@@ -353,7 +363,6 @@ struct Stream {
 }
 
 pub(super) struct Dataset {
-    seed: u64,
     atoms: Vec<Atom>,
     ids: HashMap<Atom, Sym>,
     accounts: Vec<AccountInfo>,
@@ -623,7 +632,6 @@ impl Builder {
                 }
             }
             for (s, &(sender, sender_type)) in senders.iter().enumerate() {
-                let index = self.streams.len() as u64;
                 let h = hash(&[
                     seed,
                     acc.index as u64,
@@ -652,7 +660,7 @@ impl Builder {
                 // Who sent it decides the campaign cells: Broadcast and Flow traffic carries a
                 // campaign id, API traffic often a campaign reference.
                 let user = if p.messaging {
-                    (h % acc.users.len() as u64) as usize
+                    pick(h, acc.users.len())
                 } else {
                     0
                 };
@@ -662,12 +670,11 @@ impl Builder {
                         Some("BROADCAST" | "FLOW") => {
                             set(
                                 Agg::CAMPAIGN_ID,
-                                acc.campaigns[((h >> 8) % acc.campaigns.len() as u64) as usize],
+                                acc.campaigns[pick(h >> 8, acc.campaigns.len())],
                             );
                         }
                         Some("API") if (h >> 16) % 10 < 6 => {
-                            let r = CAMPAIGN_REFERENCES
-                                [((h >> 20) % CAMPAIGN_REFERENCES.len() as u64) as usize];
+                            let r = CAMPAIGN_REFERENCES[pick(h >> 20, CAMPAIGN_REFERENCES.len())];
                             set(Agg::CAMPAIGN_REFERENCE, self.atoms.text(r));
                         }
                         _ => {}
@@ -682,7 +689,7 @@ impl Builder {
                 if p.template {
                     set(
                         Agg::TEMPLATE_ID,
-                        acc.templates[((h >> 32) % acc.templates.len() as u64) as usize],
+                        acc.templates[pick(h >> 32, acc.templates.len())],
                     );
                 }
                 let volume_milli = p.volume * acc.size_per_mille * country_share
@@ -691,6 +698,7 @@ impl Builder {
                     * (600 + (h >> 36) % 801)
                     / 1000;
                 self.streams.push(Stream {
+                    id: h,
                     dims,
                     unit,
                     currency: acc.currency,
@@ -698,7 +706,7 @@ impl Builder {
                     discount: acc.discount,
                     volume_milli,
                     weekend_per_mille: p.weekend_per_mille,
-                    late_per_mille: hash(&[seed, index, 0x1A7E]) % 60,
+                    late_per_mille: hash(&[h, 0x1A7E]) % 60,
                 });
             }
         }
@@ -841,7 +849,7 @@ impl Dataset {
             price_ids: HashMap::new(),
             streams: Vec::new(),
         };
-        let company = COMPANIES[(seed % COMPANIES.len() as u64) as usize];
+        let company = COMPANIES[pick(seed, COMPANIES.len())];
         let mut accounts = Vec::with_capacity(scale.accounts);
         let mut parent_key = None;
         for index in 0..scale.accounts {
@@ -855,7 +863,6 @@ impl Dataset {
             }
         }
         Self {
-            seed,
             atoms: b.atoms.atoms,
             ids: b.atoms.ids,
             accounts,
@@ -963,9 +970,9 @@ impl Dataset {
         let group_width = grouped.len() + 2;
         let mut group_ids: HashMap<Vec<Sym>, u32> = HashMap::new();
         let mut group_values = Vec::new();
-        let mut active: Vec<(usize, u32)> = Vec::new();
+        let mut active: Vec<(&Stream, u32)> = Vec::new();
         let mut key = Vec::with_capacity(group_width);
-        for (s, stream) in self.streams.iter().enumerate() {
+        for stream in &self.streams {
             if !filter.matches(stream) {
                 continue;
             }
@@ -978,7 +985,7 @@ impl Dataset {
                 group_values.extend_from_slice(&key);
                 next
             });
-            active.push((s, group));
+            active.push((stream, group));
         }
         let group_count = group_ids.len();
         drop(group_ids);
@@ -1049,9 +1056,8 @@ impl Dataset {
                     continue;
                 };
                 let julian = u64::from(day.to_julian_day().unsigned_abs());
-                for &(s, group) in &active {
-                    let stream = &self.streams[s];
-                    let h = hash(&[self.seed, s as u64, julian]);
+                for &(stream, group) in &active {
+                    let h = hash(&[stream.id, julian]);
                     let mut units = Self::units(stream, day, r, h);
                     if elapsed < day_seconds {
                         units = units * elapsed / day_seconds;
@@ -1133,7 +1139,7 @@ impl Filter {
             data.ids
                 .get(&Atom::Text(s.into()))
                 .copied()
-                .unwrap_or(NA - 1)
+                .unwrap_or(UNKNOWN)
         };
         let texts = |v: &[String]| v.iter().map(|s| text(s)).collect::<Vec<_>>();
         let mut dims = Vec::new();
@@ -1187,7 +1193,7 @@ impl Filter {
             Agg::CAMPAIGN_ID,
             f.campaign_ids
                 .iter()
-                .map(|i| data.ids.get(&Atom::Int(*i)).copied().unwrap_or(NA - 1))
+                .map(|i| data.ids.get(&Atom::Int(*i)).copied().unwrap_or(UNKNOWN))
                 .collect(),
             !f.campaign_ids.is_empty(),
         );

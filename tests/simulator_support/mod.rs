@@ -95,7 +95,12 @@ struct SinkState {
     status: Arc<AtomicU16>,
 }
 
-async fn receive(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(state): State<SinkState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let _ = state.tx.send(Received {
         path: uri.path().to_owned(),
         headers,
@@ -112,7 +117,10 @@ pub async fn sink(status: u16) -> Sink {
     };
     let app = axum::Router::new().fallback(receive).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks/billing/secret-token", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/hooks/billing/secret-token",
+        listener.local_addr().unwrap()
+    );
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -188,7 +196,11 @@ pub fn query(callback: &str, since: &str, until: &str, aggregate_by: &[&str]) ->
 }
 
 /// Submits, expects 201, and returns the callback.
-pub async fn submit_and_receive(run: &Running, sink: &mut Sink, body: &Value) -> (String, Received) {
+pub async fn submit_and_receive(
+    run: &Running,
+    sink: &mut Sink,
+    body: &Value,
+) -> (String, Received) {
     let answer = post(&run.base, body).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     let id = answer.body["requestId"].as_str().unwrap().to_owned();
@@ -245,7 +257,10 @@ pub fn totals(result: &BillingUsageResult) -> HashMap<String, Decimal> {
 pub fn openapi() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/simulator_support/billing-usage-api.openapi.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/simulator_support/billing-usage-api.openapi.json"
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     })
 }
@@ -293,7 +308,10 @@ fn walk(value: &Value, schema: &Value, at: &str, problems: &mut Vec<String>) {
         }
     }
     if let Some(t) = schema.get("type").and_then(Value::as_str) {
-        let scalar_cell = t == "object" && schema.get("properties").is_none() && !value.is_object() && !value.is_array();
+        let scalar_cell = t == "object"
+            && schema.get("properties").is_none()
+            && !value.is_object()
+            && !value.is_array();
         let ok = match t {
             "object" => value.is_object() || scalar_cell,
             "array" => value.is_array(),
@@ -327,7 +345,12 @@ fn walk(value: &Value, schema: &Value, at: &str, problems: &mut Vec<String>) {
         }
     }
     if let Some(obj) = value.as_object() {
-        for key in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        for key in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let key = key.as_str().unwrap();
             if !obj.contains_key(key) {
                 problems.push(format!("{at}: missing required {key}"));
