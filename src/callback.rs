@@ -1,20 +1,20 @@
 //! The webhook receiver. Infobip posts each result once to the callback URL of its query; the
 //! secret token in that URL and the `requestId` it was answered with are the only proof of
-//! origin (reference §10, A15), so both must match a query this exporter sent.
+//! origin (reference §10, A15), so both must match a query this exporter sent. Every rejection
+//! is counted in `callbacks_total{outcome}` with a bounded reason.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
 
 use crate::exporter::Shared;
 use crate::infobip::result::{self, Outcome};
-use crate::scheduler::QueryState;
-
-/// Largest callback body accepted: a large customer's daily breakdown runs to hundreds of MiB.
-pub const MAX_BODY: usize = 256 * 1024 * 1024;
+use crate::scheduler::{QueryState, wall_now};
 
 /// How long a callback that beat the `201` waits for its `requestId` to be recorded (A27).
 const REQUEST_ID_WAIT: Duration = Duration::from_secs(5);
@@ -22,27 +22,48 @@ const REQUEST_ID_WAIT: Duration = Duration::from_secs(5);
 /// `POST /callback/{target}/{token}`.
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((target, token)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> StatusCode {
-    let (status, outcome) = handle(&shared, &target, &token, &headers, &body).await;
+    let (status, outcome) = handle(&shared, peer, &target, &token, &headers, body).await;
     if status.is_success() {
         tracing::debug!(target = %target, outcome, "callback handled");
+        status
     } else {
-        tracing::warn!(target = %target, outcome, status = status.as_u16(), "callback rejected");
-        shared.metrics.callback_rejected(outcome);
+        reject(&shared, status, outcome)
     }
+}
+
+/// Any other method on a callback path.
+pub async fn wrong_method(State(shared): State<Arc<Shared>>) -> StatusCode {
+    reject(&shared, StatusCode::METHOD_NOT_ALLOWED, "method")
+}
+
+/// Any path that is not a callback path.
+pub async fn unknown_path(State(shared): State<Arc<Shared>>) -> StatusCode {
+    reject(&shared, StatusCode::NOT_FOUND, "unknown_path")
+}
+
+fn reject(shared: &Shared, status: StatusCode, outcome: &'static str) -> StatusCode {
+    tracing::warn!(outcome, status = status.as_u16(), "callback rejected");
+    shared.metrics.callback_rejected(outcome);
     status
 }
 
 async fn handle(
     shared: &Shared,
+    peer: SocketAddr,
     target: &str,
     token: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
 ) -> (StatusCode, &'static str) {
+    let allowed = &shared.callback_cidrs;
+    if !allowed.is_empty() && !allowed.iter().any(|net| net.contains(&peer.ip())) {
+        return (StatusCode::FORBIDDEN, "source_not_allowed");
+    }
     let Some(query) = shared.lock_pending().find(token).cloned() else {
         return (StatusCode::NOT_FOUND, "unknown_token");
     };
@@ -57,11 +78,22 @@ async fn handle(
     if !is_json {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type");
     }
-    let decoded = match result::decode(body) {
+    // The body limit stops reading at `callback.max_body`; a declared larger length is refused
+    // before any of it is read.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+        }
+        Err(_) => return (StatusCode::BAD_REQUEST, "body_unreadable"),
+    };
+    let decoded = match result::decode(&body, &shared.metric_model.dimensions) {
         Ok(decoded) => decoded,
         Err(err) => {
-            tracing::warn!(target = %target, month = %query.month, "unusable callback body, the query will be sent again: {err}");
-            mark(shared, token, QueryState::Failed);
+            if query.state == QueryState::Sent {
+                tracing::warn!(target = %target, month = %query.month, "unusable callback body, the query will be sent again: {err}");
+                mark(shared, token, QueryState::Failed);
+            }
             return (StatusCode::BAD_REQUEST, err.reason());
         }
     };
@@ -72,33 +104,50 @@ async fn handle(
         return (StatusCode::CONFLICT, "request_id_mismatch");
     }
     if query.state == QueryState::Done {
+        shared.metrics.duplicate_callback();
         return (StatusCode::OK, "duplicate");
     }
     match decoded.outcome {
         Outcome::Success(usage) => {
-            // Settled before applying, so the state saved with the result already says so.
-            shared.lock_pending().settle(token, QueryState::Done);
+            let request_id = decoded.request_id;
+            let superseded = {
+                let mut pending = shared.lock_pending();
+                let superseded = pending.superseded(&query);
+                // Settled before applying, so the state saved with the result already says so.
+                pending.settle(token, QueryState::Done);
+                superseded
+            };
+            if superseded {
+                tracing::info!(target = %target, month = %query.month, "late result of an older query ignored: a newer one was already applied");
+                shared.metrics.result_superseded();
+                shared.persist();
+                return (StatusCode::OK, "superseded");
+            }
             let report = shared.apply(target, usage);
             shared.query_settled();
             for r in &report.restatements {
-                let msg = "restated";
                 if r.was_final {
-                    tracing::warn!(target = %target, day = %r.day, currency = %r.currency, old = %r.old, new = %r.new, "{msg} a day of a finalized month");
+                    tracing::warn!(target = %target, day = %r.day, currency = %r.currency, old = %r.old, new = %r.new, "a day of a finalized month was restated");
                 } else {
-                    tracing::info!(target = %target, day = %r.day, currency = %r.currency, old = %r.old, new = %r.new, "{msg}");
+                    tracing::info!(target = %target, day = %r.day, currency = %r.currency, old = %r.old, new = %r.new, "restated");
                 }
             }
-            let now = shared.clock.now().unix_timestamp_nanos() as f64 / 1e9;
+            let now = wall_now();
+            let latency = (now - query.submitted_at).as_seconds_f64().max(0.0);
+            let at = now.unix_timestamp_nanos() as f64 / 1e9;
             shared
                 .metrics
-                .result_applied(target, now, report.restatements.len());
-            tracing::info!(target = %target, month = %query.month, days = report.days_replaced, "result applied");
+                .result_applied(target, at, latency, report.restatements.len());
+            tracing::info!(target = %target, month = %query.month, request_id = %request_id, days = report.days_replaced, "result applied");
             (StatusCode::OK, "applied")
         }
         Outcome::Failed { message } => {
             tracing::warn!(target = %target, month = %query.month, "Infobip could not run the query ({message}); it will be sent again");
             shared.metrics.result_failed(target);
-            mark(shared, token, QueryState::Failed);
+            // A query already failed or resent is being sent again anyway.
+            if query.state == QueryState::Sent {
+                mark(shared, token, QueryState::Failed);
+            }
             (StatusCode::OK, "failed_result")
         }
     }
@@ -115,11 +164,7 @@ async fn recorded_request_id(shared: &Shared, token: &str) -> Option<String> {
     let wait = async {
         loop {
             let notified = shared.request_id_recorded.notified();
-            match shared
-                .lock_pending()
-                .find(token)
-                .map(|q| q.request_id.clone())
-            {
+            match shared.lock_pending().find(token).map(|q| q.request_id.clone()) {
                 None => return None,
                 Some(Some(id)) => return Some(id),
                 Some(None) => {}

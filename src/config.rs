@@ -27,6 +27,9 @@
 //! interval: 1h
 //! # How long a query may wait for its callback before it is sent again. Default 30m; 1s to 1d.
 //! callback_timeout: 30m
+//! # First wait before a failed query (FAILED result, 5xx, network error, timeout) is sent
+//! # again; it doubles with each failure, with jitter, up to `interval`. Default 15s.
+//! retry_backoff: 15s
 //! # Infobip delivers query results by POSTing them to a URL you give it.
 //! callback:
 //!   # Address of the callback listener. Required. It is separate from `web.listen` so that only
@@ -49,6 +52,41 @@
 //! # How many UTC days, up to today, `infobip_billing_cost` exports per day. Default 35; 1 to 93
 //! # (Infobip keeps the current month and the two before it, so at most 93 days exist).
 //! days: 35
+//! # Extra Billing Usage API dimensions to break costs down by. Each becomes a snake_case label
+//! # (TRAFFIC_TYPE -> traffic_type) on infobip_billing_cost, _month_cost, _quantity and
+//! # _month_forecast_cost. Default none. Any dimension except DAY, MONTH, ACCOUNT_NAME,
+//! # ACCOUNT_KEY and CATEGORY_CODE, which are always queried.
+//! dimensions: [TRAFFIC_TYPE, COUNTRY_CODE]
+//! # Most series one data metric may have. Beyond it the smallest series are rolled up into the
+//! # label value "other" (docs/metrics.md); totals per currency stay exact. Default 10000;
+//! # 10 to 1000000.
+//! max_series: 10000
+//! # Monthly budgets, exported as infobip_billing_budget and infobip_billing_budget_used_ratio
+//! # (month-to-date cost of the matching series over `monthly`) so alert rules stay generic.
+//! budgets:
+//!   # Unique; 1-63 characters from a-z, 0-9, '_' and '-'. It is the `budget` label.
+//!   - name: whatsapp-eu
+//!     # The amount per calendar month, in `currency`; greater than 0.
+//!     monthly: 5000
+//!     # ISO 4217. Only costs billed in this currency count: currencies are never converted.
+//!     currency: EUR
+//!     # Optional: the series that count, by any of target, account, category (the Infobip code,
+//!     # e.g. SMS_OPERATOR_FEE) and channel (lower case, e.g. sms). Default: every series.
+//!     match: { target: eu, channel: whatsapp }
+//!   - name: all-usd
+//!     monthly: 1250.50
+//!     currency: USD
+//! # Optional: also push the data metrics over OTLP, with the names and labels of /metrics.
+//! otlp:
+//!   # The collector's URL. For http/protobuf, /v1/metrics is appended when the URL has no path.
+//!   endpoint: http://otel-collector:4317
+//!   # grpc (default) or http/protobuf.
+//!   protocol: grpc
+//!   # How often to push. Default 60s; 1s to 1d.
+//!   interval: 60s
+//!   # Optional headers sent with every push, e.g. for authentication.
+//!   headers:
+//!     x-scope-orgid: finops
 //! ```
 //!
 //! Parsing happens in two steps: serde reads the file into raw structs whose fields are all
@@ -63,7 +101,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
+
+use crate::infobip::model::BillingUsageAggregate;
 
 /// `interval` when the config does not set it.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -77,6 +118,7 @@ pub const DEFAULT_WEB_LISTEN: SocketAddr =
 /// `days` when the config does not set it: covers the previous month whole plus a few days.
 pub const DEFAULT_DAYS: u32 = 35;
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(15);
 pub const DEFAULT_MAX_BODY: u64 = 256 * 1024 * 1024;
 const MIN_MAX_BODY: u64 = 1024;
 /// Largest `days`: Infobip retains the current month and the two before it, at most 93 days.
@@ -95,11 +137,15 @@ pub struct Config {
     pub interval: Duration,
     /// How long a query waits for its callback before it is sent again.
     pub callback_timeout: Duration,
+    /// First wait before a failed query is sent again; doubles up to `interval`.
+    pub retry_backoff: Duration,
     pub callback: CallbackConfig,
     pub web: WebConfig,
     pub state_dir: PathBuf,
     /// Daily window of `infobip_billing_cost`, in UTC days.
     pub days: u32,
+    /// Optional dimensions, the series cap, budgets and OTLP push.
+    pub metrics: MetricsConfig,
 }
 
 /// One Infobip account to export.
@@ -403,12 +449,17 @@ struct RawConfig {
     targets: Option<Vec<RawTarget>>,
     interval: Option<String>,
     callback_timeout: Option<String>,
+    retry_backoff: Option<String>,
     callback: Option<RawCallback>,
     web: Option<RawWeb>,
     state_dir: Option<String>,
     // A string, parsed in validation, so that `days: -1` or `days: many` is a problem with a
     // plain message rather than a serde type error.
     days: Option<String>,
+    dimensions: Option<Vec<String>>,
+    max_series: Option<String>,
+    budgets: Option<Vec<RawBudget>>,
+    otlp: Option<RawOtlp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -451,7 +502,20 @@ impl RawConfig {
 
         let targets = validate_targets(self.targets, &mut p);
         let interval = validate_interval(self.interval.as_deref(), &mut p);
-        let callback_timeout = validate_callback_timeout(self.callback_timeout.as_deref(), &mut p);
+        let callback_timeout = validate_duration(
+            "callback_timeout",
+            self.callback_timeout.as_deref(),
+            DEFAULT_CALLBACK_TIMEOUT,
+            (Duration::from_secs(1), MAX_INTERVAL, "1s to 1d, e.g. 30m"),
+            &mut p,
+        );
+        let retry_backoff = validate_duration(
+            "retry_backoff",
+            self.retry_backoff.as_deref(),
+            DEFAULT_RETRY_BACKOFF,
+            (Duration::from_millis(100), Duration::from_secs(3600), "100ms to 1h, e.g. 15s"),
+            &mut p,
+        );
 
         let (callback_listen, public_url, max_body, allowed_cidrs) = match self.callback {
             None => {
@@ -547,25 +611,32 @@ impl RawConfig {
             },
         };
 
+        let metrics = validate_metrics(
+            (self.dimensions, self.max_series, self.budgets, self.otlp),
+            targets.as_deref(),
+            &mut p,
+        );
+
         match (
             targets,
-            (interval, callback_timeout),
+            (interval, callback_timeout, retry_backoff),
             (callback_listen, public_url, max_body, allowed_cidrs),
             web_listen,
             state_dir,
-            days,
+            (days, metrics),
         ) {
             (
                 Some(targets),
-                (Some(interval), Some(callback_timeout)),
+                (Some(interval), Some(callback_timeout), Some(retry_backoff)),
                 (Some(listen), Some(public_url), Some(max_body), Some(allowed_cidrs)),
                 Some(web_listen),
                 Some(state_dir),
-                Some(days),
+                (Some(days), Some(metrics)),
             ) if p.0.is_empty() => Ok(Config {
                 targets,
                 interval,
                 callback_timeout,
+                retry_backoff,
                 callback: CallbackConfig {
                     listen,
                     public_url,
@@ -575,6 +646,7 @@ impl RawConfig {
                 web: WebConfig { listen: web_listen },
                 state_dir,
                 days,
+                metrics,
             }),
             _ => Err(p.0),
         }
@@ -737,23 +809,27 @@ fn validate_interval(raw: Option<&str>, p: &mut Problems) -> Option<Duration> {
     }
 }
 
-fn validate_callback_timeout(raw: Option<&str>, p: &mut Problems) -> Option<Duration> {
+/// An optional humantime duration within `(min, max, "what is expected")`.
+fn validate_duration(
+    key: &str,
+    raw: Option<&str>,
+    default: Duration,
+    (min, max, expected): (Duration, Duration, &str),
+    p: &mut Problems,
+) -> Option<Duration> {
     let Some(raw) = raw else {
-        return Some(DEFAULT_CALLBACK_TIMEOUT);
+        return Some(default);
     };
     match humantime::parse_duration(raw.trim()) {
-        Ok(d) if (Duration::from_secs(1)..=MAX_INTERVAL).contains(&d) => Some(d),
+        Ok(d) if (min..=max).contains(&d) => Some(d),
         Ok(_) => {
-            p.push(
-                "callback_timeout",
-                format!("{raw:?} is out of range; expected 1s to 1d, e.g. 30m"),
-            );
+            p.push(key, format!("{raw:?} is out of range; expected {expected}"));
             None
         }
         Err(_) => {
             p.push(
-                "callback_timeout",
-                format!("{raw:?} is not a duration; expected a number and a unit, e.g. 30m"),
+                key,
+                format!("{raw:?} is not a duration; expected a number and a unit, {expected}"),
             );
             None
         }
@@ -1023,4 +1099,443 @@ impl fmt::Display for HttpUrl {
         }
         f.write_str(&self.path)
     }
+}
+
+// Data-metric options: extra dimensions, the series cap, budgets and OTLP push.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    name: Option<String>,
+    monthly: Option<String>,
+    currency: Option<String>,
+    #[serde(rename = "match")]
+    matcher: Option<RawBudgetMatch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudgetMatch {
+    target: Option<String>,
+    account: Option<String>,
+    category: Option<String>,
+    channel: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtlp {
+    endpoint: Option<String>,
+    protocol: Option<String>,
+    interval: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// What the data metrics look like and where else they go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Extra Billing Usage API dimensions, in config order; each becomes a snake_case label.
+    pub dimensions: Vec<BillingUsageAggregate>,
+    /// Most series one data metric may have before the smallest are rolled up into `other`.
+    pub max_series: usize,
+    pub budgets: Vec<BudgetConfig>,
+    pub otlp: Option<OtlpConfig>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            dimensions: Vec::new(),
+            max_series: DEFAULT_MAX_SERIES,
+            budgets: Vec::new(),
+            otlp: None,
+        }
+    }
+}
+
+/// `max_series` when the config does not set it: far above a normal account, low enough that a
+/// breakdown by country and traffic type cannot flood Prometheus.
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+const MAX_SERIES_RANGE: (usize, usize) = (10, 1_000_000);
+pub const DEFAULT_OTLP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Always queried: they are the base labels, not optional dimensions.
+const BUILT_IN_DIMENSIONS: [BillingUsageAggregate; 5] = [
+    BillingUsageAggregate::DAY,
+    BillingUsageAggregate::MONTH,
+    BillingUsageAggregate::ACCOUNT_NAME,
+    BillingUsageAggregate::ACCOUNT_KEY,
+    BillingUsageAggregate::CATEGORY_CODE,
+];
+
+/// A monthly budget: `monthly` in `currency` for the series its `matcher` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetConfig {
+    pub name: String,
+    pub monthly: Decimal,
+    pub currency: String,
+    pub matcher: BudgetMatch,
+}
+
+/// Label values a series must have to count towards a budget; `None` matches any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BudgetMatch {
+    pub target: Option<String>,
+    pub account: Option<String>,
+    pub category: Option<String>,
+    pub channel: Option<String>,
+}
+
+impl BudgetMatch {
+    /// The set keys as (label, value), in label order.
+    pub fn labels(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("target", &self.target),
+            ("account", &self.account),
+            ("category", &self.category),
+            ("channel", &self.channel),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The URL pushes go to (for http/protobuf, `/v1/metrics` already appended when needed).
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    pub interval: Duration,
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+/// The optional-dimension list the config may name, for messages.
+fn optional_dimensions() -> String {
+    BillingUsageAggregate::ALL
+        .iter()
+        .filter(|d| !BUILT_IN_DIMENSIONS.contains(d))
+        .map(|d| d.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type RawMetrics = (
+    Option<Vec<String>>,
+    Option<String>,
+    Option<Vec<RawBudget>>,
+    Option<RawOtlp>,
+);
+
+/// `targets` is `None` when the targets themselves are invalid: budget targets are not checked.
+fn validate_metrics(
+    (dimensions, max_series, budgets, otlp): RawMetrics,
+    targets: Option<&[TargetConfig]>,
+    p: &mut Problems,
+) -> Option<MetricsConfig> {
+    let names: Option<Vec<String>> = targets.map(|t| t.iter().map(|t| t.name.clone()).collect());
+    let dimensions = validate_dimensions(dimensions, p);
+    let max_series = validate_max_series(max_series.as_deref(), p);
+    let budgets = validate_budgets(budgets, names.as_deref(), p);
+    let otlp = validate_otlp(otlp, p);
+    Some(MetricsConfig {
+        dimensions: dimensions?,
+        max_series: max_series?,
+        budgets: budgets?,
+        otlp: otlp?,
+    })
+}
+
+fn validate_dimensions(
+    raw: Option<Vec<String>>,
+    p: &mut Problems,
+) -> Option<Vec<BillingUsageAggregate>> {
+    let mut dims = Vec::new();
+    let mut ok = true;
+    for (i, text) in raw.unwrap_or_default().iter().enumerate() {
+        let at = format!("dimensions[{i}]");
+        match text.trim().parse::<BillingUsageAggregate>() {
+            Err(_) => p.push(
+                at,
+                format!(
+                    "{text:?} is not a Billing Usage API dimension; expected one of {}",
+                    optional_dimensions()
+                ),
+            ),
+            Ok(d) if BUILT_IN_DIMENSIONS.contains(&d) => p.push(
+                at,
+                format!(
+                    "{text:?} is always queried; expected one of {}",
+                    optional_dimensions()
+                ),
+            ),
+            Ok(d) if dims.contains(&d) => p.push(
+                at,
+                format!("{text:?} is listed twice; expected each dimension once"),
+            ),
+            Ok(d) => {
+                dims.push(d);
+                continue;
+            }
+        }
+        ok = false;
+    }
+    ok.then_some(dims)
+}
+
+fn validate_max_series(raw: Option<&str>, p: &mut Problems) -> Option<usize> {
+    let Some(raw) = raw else {
+        return Some(DEFAULT_MAX_SERIES);
+    };
+    let (min, max) = MAX_SERIES_RANGE;
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Some(n),
+        Ok(n) => {
+            p.push(
+                "max_series",
+                format!("{n} is out of range; expected {min} to {max}"),
+            );
+            None
+        }
+        Err(_) => {
+            p.push(
+                "max_series",
+                format!("{raw:?} is not a whole number; expected {min} to {max}"),
+            );
+            None
+        }
+    }
+}
+
+fn validate_budgets(
+    raw: Option<Vec<RawBudget>>,
+    targets: Option<&[String]>,
+    p: &mut Problems,
+) -> Option<Vec<BudgetConfig>> {
+    let mut budgets = Vec::new();
+    let mut ok = true;
+    // (name, index of first use), to name the first use in the duplicate message.
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (i, b) in raw.unwrap_or_default().into_iter().enumerate() {
+        let at = |key: &str| format!("budgets[{i}].{key}");
+        let name = match b.name {
+            None => {
+                p.push(
+                    at("name"),
+                    "missing; expected 1-63 characters from a-z, 0-9, '_' and '-'",
+                );
+                None
+            }
+            Some(name) if !valid_target_name(&name) => {
+                p.push(
+                    at("name"),
+                    format!(
+                        "{name:?} is not a valid name; expected 1-63 characters from a-z, 0-9, '_' and '-' (it is the budget label)"
+                    ),
+                );
+                None
+            }
+            Some(name) => match seen.iter().find(|(n, _)| *n == name) {
+                Some((_, first)) => {
+                    p.push(
+                        at("name"),
+                        format!(
+                            "{name:?} is already the name of budgets[{first}]; expected unique budget names"
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    seen.push((name.clone(), i));
+                    Some(name)
+                }
+            },
+        };
+        let monthly = match b.monthly {
+            None => {
+                p.push(
+                    at("monthly"),
+                    "missing; expected the amount per month in the budget's currency, e.g. 5000 or 1250.50",
+                );
+                None
+            }
+            Some(text) => match crate::infobip::model::parse_decimal(text.trim()) {
+                Some(amount) if amount > Decimal::ZERO => Some(amount),
+                Some(_) => {
+                    p.push(
+                        at("monthly"),
+                        format!("{text:?} is not positive; expected an amount greater than 0"),
+                    );
+                    None
+                }
+                None => {
+                    p.push(
+                        at("monthly"),
+                        format!("{text:?} is not an amount; expected a decimal number, e.g. 5000 or 1250.50"),
+                    );
+                    None
+                }
+            },
+        };
+        let currency = match b.currency {
+            None => {
+                p.push(
+                    at("currency"),
+                    "missing; expected an ISO 4217 code such as EUR or USD",
+                );
+                None
+            }
+            Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => Some(c),
+            Some(c) => {
+                p.push(
+                    at("currency"),
+                    format!("{c:?} is not an ISO 4217 code; expected three upper-case letters such as EUR or USD"),
+                );
+                None
+            }
+        };
+        let matcher = validate_budget_match(b.matcher.unwrap_or_default(), i, targets, p);
+        match (name, monthly, currency, matcher) {
+            (Some(name), Some(monthly), Some(currency), Some(matcher)) => {
+                budgets.push(BudgetConfig {
+                    name,
+                    monthly,
+                    currency,
+                    matcher,
+                })
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(budgets)
+}
+
+fn validate_budget_match(
+    raw: RawBudgetMatch,
+    i: usize,
+    targets: Option<&[String]>,
+    p: &mut Problems,
+) -> Option<BudgetMatch> {
+    let mut ok = true;
+    let mut check = |key: &str, value: Option<String>, problem: &dyn Fn(&str) -> Option<String>| {
+        let value = value?;
+        let message = if value.trim().is_empty() {
+            Some("empty; expected a label value, or leave the key out to match any".to_owned())
+        } else {
+            problem(&value)
+        };
+        match message {
+            Some(message) => {
+                p.push(format!("budgets[{i}].match.{key}"), message);
+                ok = false;
+                None
+            }
+            None => Some(value),
+        }
+    };
+    let target = check("target", raw.target, &|t| {
+        let names = targets?;
+        (!names.iter().any(|n| n == t)).then(|| {
+            format!(
+                "{t:?} is not a configured target; expected one of {}",
+                names.join(", ")
+            )
+        })
+    });
+    let account = check("account", raw.account, &|_| None);
+    let category = check("category", raw.category, &|_| None);
+    // Channel labels are always lower case (see ledger::channel_of); anything else never matches.
+    let channel = check("channel", raw.channel, &|c| {
+        (c != c.to_lowercase()).then(|| {
+            format!("{c:?} is not a channel label; expected lower case, e.g. sms or whatsapp")
+        })
+    });
+    ok.then_some(BudgetMatch {
+        target,
+        account,
+        category,
+        channel,
+    })
+}
+
+fn validate_otlp(raw: Option<RawOtlp>, p: &mut Problems) -> Option<Option<OtlpConfig>> {
+    let Some(raw) = raw else {
+        return Some(None);
+    };
+    let protocol = match raw.protocol.as_deref().map(str::trim) {
+        None | Some("grpc") => Some(OtlpProtocol::Grpc),
+        Some("http/protobuf") => Some(OtlpProtocol::HttpProtobuf),
+        Some(other) => {
+            p.push(
+                "otlp.protocol",
+                format!("{other:?} is not supported; expected grpc or http/protobuf"),
+            );
+            None
+        }
+    };
+    const EXPECTED: &str = "expected the collector's http(s) URL, e.g. http://otel-collector:4317";
+    let endpoint = match raw.endpoint {
+        None => {
+            p.push("otlp.endpoint", format!("missing; {EXPECTED}"));
+            None
+        }
+        Some(text) => match HttpUrl::parse(&text, None) {
+            Ok(url) => Some(url),
+            Err(reason) => {
+                let shown = redact_userinfo(&text);
+                p.push("otlp.endpoint", format!("{shown:?} {reason}; {EXPECTED}"));
+                None
+            }
+        },
+    };
+    let interval = validate_duration(
+        "otlp.interval",
+        raw.interval.as_deref(),
+        DEFAULT_OTLP_INTERVAL,
+        (Duration::from_secs(1), MAX_INTERVAL, "1s to 1d, e.g. 60s"),
+        p,
+    );
+    let mut headers_ok = true;
+    let headers = raw.headers.unwrap_or_default();
+    for (name, value) in &headers {
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_name {
+            p.push(
+                format!("otlp.headers.{name}"),
+                "is not a valid header name; expected letters, digits, '-' and '_'",
+            );
+            headers_ok = false;
+        } else if value.bytes().any(|b| b.is_ascii_control()) {
+            // The value is not echoed: headers usually carry credentials.
+            p.push(
+                format!("otlp.headers.{name}"),
+                "the value contains line breaks or control characters; expected one line",
+            );
+            headers_ok = false;
+        }
+    }
+    let (endpoint, protocol, interval) = (endpoint?, protocol?, interval?);
+    if !headers_ok {
+        return None;
+    }
+    // The OTLP/HTTP convention: a base URL gets the signal path appended.
+    let endpoint = match protocol {
+        OtlpProtocol::HttpProtobuf if endpoint.path.is_empty() => format!("{endpoint}/v1/metrics"),
+        _ => endpoint.to_string(),
+    };
+    Some(Some(OtlpConfig {
+        endpoint,
+        protocol,
+        interval,
+        headers,
+    }))
 }

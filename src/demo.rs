@@ -45,7 +45,27 @@ pub async fn start(
     state_dir: PathBuf,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Demo> {
-    let options = SimulatorOptions::default();
+    start_with(
+        listen,
+        clock,
+        state_dir,
+        shutdown,
+        SimulatorOptions::default(),
+        |_| {},
+    )
+    .await
+}
+
+/// Like [`start`], with the simulator's `options` and a last say on the exporter's config (a
+/// test's budgets, dimensions or OTLP endpoint).
+pub async fn start_with(
+    listen: SocketAddr,
+    clock: Arc<dyn Clock>,
+    state_dir: PathBuf,
+    shutdown: CancellationToken,
+    options: SimulatorOptions,
+    configure: impl FnOnce(&mut Config),
+) -> anyhow::Result<Demo> {
     let api_key = options.api_key.clone();
     let simulator = Simulator::new(options, clock.clone());
     let sim_listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -57,7 +77,7 @@ pub async fn start(
     })?;
     let callback = TcpListener::bind("127.0.0.1:0").await?;
     let callback_addr = callback.local_addr()?;
-    let config = Config {
+    let mut config = Config {
         targets: vec![TargetConfig {
             name: "demo".into(),
             base_url: format!("http://{simulator_addr}"),
@@ -66,6 +86,7 @@ pub async fn start(
         }],
         interval: DEMO_INTERVAL,
         callback_timeout: crate::config::DEFAULT_CALLBACK_TIMEOUT,
+        retry_backoff: crate::config::DEFAULT_RETRY_BACKOFF,
         callback: CallbackConfig {
             listen: callback_addr,
             public_url: format!("http://{callback_addr}"),
@@ -75,7 +96,9 @@ pub async fn start(
         web: WebConfig { listen },
         state_dir,
         days: 35,
+        metrics: crate::config::MetricsConfig::default(),
     };
+    configure(&mut config);
     let exporter = exporter::start(
         &config,
         vec![ApiKey::new(api_key)],

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calendar::{Clock, DayRange, retention_start};
 use crate::collector::SnapshotCollector;
-use crate::config::{ApiKey, Config};
+use crate::config::{ApiKey, Config, MetricsConfig};
 use crate::infobip::client::Client;
-use crate::ledger::{ApplyReport, Ledger, Snapshot, Usage};
+use crate::infobip::model::BillingUsageAggregate;
+use crate::ledger::{ApplyReport, Ledger, Snapshot, Usage, View};
 use crate::scheduler::{self, PendingTable};
 use crate::selfmetrics::SelfMetrics;
 use crate::server;
@@ -24,8 +25,19 @@ use crate::state::{Loaded, StateError, StateFile, Stored};
 pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub interval: Duration,
+    pub callback_timeout: Duration,
+    /// First wait before a failed query is sent again; it doubles up to `interval`.
+    pub retry_backoff: Duration,
     pub days: u32,
     pub public_url: String,
+    /// Largest callback body accepted.
+    pub callback_max_body: usize,
+    /// Source networks allowed to post callbacks; empty allows any.
+    pub callback_cidrs: Vec<ipnet::IpNet>,
+    /// Dimensions every query asks for.
+    pub aggregate_by: Vec<BillingUsageAggregate>,
+    /// Optional dimensions, series cap and budgets: what the data metrics look like.
+    pub metric_model: MetricsConfig,
     pub metrics: SelfMetrics,
     pub registry: Registry,
     pending: Mutex<PendingTable>,
@@ -76,7 +88,17 @@ impl Shared {
             since: today - time::Duration::days(i64::from(self.days) - 1),
             until: today.next_day().unwrap_or(today),
         };
-        self.snapshot.send_replace(Snapshot::build(ledger, window));
+        let snapshot = Snapshot::build(
+            ledger,
+            View {
+                today,
+                day_window: window,
+                max_series: self.metric_model.max_series,
+                budgets: &self.metric_model.budgets,
+            },
+        );
+        self.metrics.series_rolled_up(snapshot.rolled_up);
+        self.snapshot.send_replace(snapshot);
     }
 
     /// Saves the ledger and the pending table. A failure (full disk, read-only `state_dir`) is
@@ -113,16 +135,38 @@ pub struct Running {
     pub callback_addr: std::net::SocketAddr,
     pub shared: Arc<Shared>,
     tasks: JoinSet<()>,
+    shutdown: CancellationToken,
 }
 
+/// How long in-flight work may take once shutdown begins; within the 10 s a supervisor
+/// usually grants between SIGTERM and SIGKILL.
+const DRAIN: Duration = Duration::from_secs(8);
+
 impl Running {
-    /// Waits until every task has stopped (after the shutdown token fired).
+    /// Waits until every task has stopped after the shutdown token fired, giving in-flight
+    /// callbacks up to [`DRAIN`] to finish, then saves the state.
     pub async fn join(mut self) {
-        while let Some(result) = self.tasks.join_next().await {
-            if let Err(err) = result {
-                tracing::error!("exporter task failed: {err}");
+        let drain = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN).await;
+        };
+        tokio::pin!(drain);
+        let mut drained = false;
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => match next {
+                    None => break,
+                    Some(Err(err)) if !err.is_cancelled() => tracing::error!("exporter task failed: {err}"),
+                    Some(_) => {}
+                },
+                () = &mut drain, if !drained => {
+                    tracing::warn!("in-flight requests did not finish within {}; stopping them", humantime::format_duration(DRAIN));
+                    self.tasks.abort_all();
+                    drained = true;
+                }
             }
         }
+        self.shared.persist();
     }
 }
 
@@ -137,6 +181,8 @@ pub enum StartError {
     Address(#[from] std::io::Error),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Otlp(#[from] crate::otlp::OtlpError),
 }
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
@@ -174,8 +220,18 @@ pub fn start(
     let shared = Arc::new(Shared {
         clock,
         interval: config.interval,
+        callback_timeout: config.callback_timeout,
+        retry_backoff: config.retry_backoff,
         days: config.days,
         public_url: config.callback.public_url.clone(),
+        callback_max_body: usize::try_from(config.callback.max_body).unwrap_or(usize::MAX),
+        callback_cidrs: config.callback.allowed_cidrs.clone(),
+        aggregate_by: scheduler::AGGREGATE_BY
+            .iter()
+            .chain(&config.metrics.dimensions)
+            .copied()
+            .collect(),
+        metric_model: config.metrics.clone(),
         metrics,
         registry,
         pending: Mutex::new(PendingTable::restore(stored.pending)),
@@ -190,11 +246,24 @@ pub fn start(
         // Serve the stored figures at once, before any query is answered.
         let mut ledger = shared.lock_ledger();
         *ledger = stored.ledger;
+        let dimensions: Vec<String> = config
+            .metrics
+            .dimensions
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect();
+        ledger.reshape(&dimensions);
         ledger.prune_before(retention_start(shared.clock.today()));
         shared.publish(&ledger);
     }
     let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
     let mut tasks = JoinSet::new();
+    if let Some(otlp) = &config.metrics.otlp {
+        let pusher =
+            crate::otlp::start(otlp, shared.subscribe_snapshot(), config.metrics.max_series)?;
+        tracing::info!(endpoint = %otlp.endpoint, "pushing metrics over OTLP");
+        tasks.spawn(pusher.run(shutdown.clone()));
+    }
     for (target, key) in config.targets.iter().zip(keys) {
         let client = Client::new(&target.base_url, &key).map_err(|source| StartError::Client {
             target: target.name.clone(),
@@ -216,7 +285,7 @@ pub fn start(
     tasks.spawn(server::serve(
         callback,
         server::callback_router(Arc::clone(&shared)),
-        shutdown,
+        shutdown.clone(),
         "callback",
     ));
     tracing::info!(%web_addr, %callback_addr, targets = target_names.len(), "exporter started");
@@ -225,5 +294,6 @@ pub fn start(
         callback_addr,
         shared,
         tasks,
+        shutdown,
     })
 }

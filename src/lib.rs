@@ -9,6 +9,7 @@
 //! - [`ledger`]: the billing facts, replaced per covered day, and their immutable snapshot.
 //! - [`state`]: the state file (ledger and pending table), written atomically.
 //! - [`collector`]: encodes the snapshot as Prometheus text and OpenMetrics.
+//! - [`otlp`]: pushes the same data metrics over OTLP (gRPC or HTTP/protobuf).
 //! - [`selfmetrics`]: the exporter's own metrics.
 //! - [`server`]: the internal web listener and the public callback listener.
 //! - [`simulator`]: a Billing Usage API simulator for tests and the demo.
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod exporter;
 pub mod infobip;
 pub mod ledger;
+pub mod otlp;
 pub mod scheduler;
 pub mod selfmetrics;
 pub mod server;

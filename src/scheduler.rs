@@ -19,7 +19,7 @@ use crate::infobip::model::{
     QueryBillingUsageApiRequest, QueryBillingUsageRequest,
 };
 
-/// Dimensions every query asks for: the labels of the cost metrics.
+/// Dimensions every query asks for, before configured extras: the labels of the cost metrics.
 pub const AGGREGATE_BY: [BillingUsageAggregate; 4] = [
     BillingUsageAggregate::DAY,
     BillingUsageAggregate::ACCOUNT_NAME,
@@ -27,21 +27,27 @@ pub const AGGREGATE_BY: [BillingUsageAggregate; 4] = [
     BillingUsageAggregate::CATEGORY_CODE,
 ];
 
-/// How long a callback may take before the query is given up and sent again. Infobip documents
-/// no deadline (reference §10); half an hour leaves room for slow aggregation.
-pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// How long a finished token still answers 200 to a duplicate delivery without re-applying it.
-const DONE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
-
-const RETRY_FIRST: Duration = Duration::from_secs(15);
+/// How long a settled token is remembered: a duplicate delivery still gets 200 without being
+/// applied again, and a callback that comes after its timeout is still used.
+const SETTLED_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryState {
     Sent,
     Done,
+    /// Failed (a FAILED result or an unusable body): to be sent again.
     Failed,
+    /// Sent again after a failure or a timeout. Kept so that a late or repeated callback is
+    /// still recognised (and a late result still used) rather than taken for an unknown token.
+    Resent,
+}
+
+/// Real time, for timeouts and ages. The injected [`crate::calendar::Clock`] decides only the
+/// billing calendar (which months, which are final), so tests can pin the calendar and still
+/// see timeouts fire.
+pub fn wall_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -132,6 +138,24 @@ impl PendingTable {
             .any(|q| q.state == QueryState::Sent && q.target == target && q.month == month)
     }
 
+    pub fn in_flight_count(&self, target: &str) -> usize {
+        self.queries
+            .iter()
+            .filter(|q| q.state == QueryState::Sent && q.target == target)
+            .count()
+    }
+
+    /// Whether a later query for the same month already delivered: then this result is older
+    /// than what the ledger holds and must not replace it.
+    pub fn superseded(&self, query: &PendingQuery) -> bool {
+        self.queries.iter().any(|q| {
+            q.state == QueryState::Done
+                && q.target == query.target
+                && q.month == query.month
+                && q.submitted_at > query.submitted_at
+        })
+    }
+
     /// When this target's oldest unanswered query times out.
     pub fn next_deadline(&self, target: &str, timeout: Duration) -> Option<OffsetDateTime> {
         self.queries
@@ -141,8 +165,9 @@ impl PendingTable {
             .min()
     }
 
-    /// Removes and returns this target's failed queries and those past `timeout`; drops
-    /// settled entries older than the duplicate window.
+    /// Returns this target's queries to send again, failed ones and those past `timeout`, as
+    /// they were, and marks them resent. Forgets settled entries older than the retention
+    /// window.
     pub fn take_failed(
         &mut self,
         target: &str,
@@ -150,14 +175,14 @@ impl PendingTable {
         timeout: Duration,
     ) -> Vec<PendingQuery> {
         let mut failed = Vec::new();
-        self.queries.retain(|q| {
+        self.queries.retain_mut(|q| {
             let age = now - q.submitted_at;
             let timed_out = q.state == QueryState::Sent && age >= timeout;
-            if q.target == target && (q.state == QueryState::Failed || timed_out) {
+            if q.target == target && (timed_out || q.state == QueryState::Failed) {
                 failed.push(q.clone());
-                return false;
+                q.state = QueryState::Resent;
             }
-            !(q.state == QueryState::Done && age >= DONE_RETENTION)
+            q.state == QueryState::Sent || age < SETTLED_RETENTION
         });
         failed
     }
@@ -170,6 +195,17 @@ struct Retry {
     at: tokio::time::Instant,
 }
 
+impl Retry {
+    fn after(retries: &mut HashMap<YearMonth, Retry>, month: YearMonth, wait: impl FnOnce(u32) -> Duration) {
+        let retry = retries.entry(month).or_insert(Retry {
+            attempts: 0,
+            at: tokio::time::Instant::now(),
+        });
+        retry.attempts += 1;
+        retry.at = tokio::time::Instant::now() + wait(retry.attempts);
+    }
+}
+
 /// Runs one target's query loop until `shutdown`.
 pub async fn run_target(
     shared: Arc<Shared>,
@@ -177,27 +213,20 @@ pub async fn run_target(
     client: Client,
     shutdown: CancellationToken,
 ) {
-    let interval = shared.interval;
+    let (interval, timeout, first_retry) = (shared.interval, shared.callback_timeout, shared.retry_backoff);
     let mut next_cycle = tokio::time::Instant::now();
     let mut retries: HashMap<YearMonth, Retry> = HashMap::new();
     let mut settled = shared.settled.subscribe();
+    let mut refused = false;
     loop {
         let now = tokio::time::Instant::now();
-        let timed_out =
-            shared
-                .lock_pending()
-                .take_failed(&target, shared.clock.now(), CALLBACK_TIMEOUT);
-        for q in timed_out {
+        let to_resend = shared.lock_pending().take_failed(&target, wall_now(), timeout);
+        for q in to_resend {
             if q.state == QueryState::Sent {
-                tracing::warn!(target = %target, month = %q.month, "no callback within {}; sending the query again", humantime::format_duration(CALLBACK_TIMEOUT));
+                tracing::warn!(target = %target, month = %q.month, "no callback within {}; sending the query again", humantime::format_duration(timeout));
                 shared.metrics.query_timed_out(&target);
             }
-            let retry = retries.entry(q.month).or_insert(Retry {
-                attempts: 0,
-                at: now,
-            });
-            retry.attempts += 1;
-            retry.at = now + backoff(retry.attempts, interval);
+            Retry::after(&mut retries, q.month, |n| backoff(n, first_retry, interval));
         }
         let cycle_due = now >= next_cycle;
         if cycle_due {
@@ -206,46 +235,49 @@ pub async fn run_target(
         for month in months_to_query(&shared, &target) {
             // A month in backoff waits for its retry time even when a cycle is due.
             let due = retries.get(&month).map_or(cycle_due, |r| now >= r.at);
-            if !due {
+            if !due || shared.lock_pending().in_flight(&target, month) {
                 continue;
             }
-            if shared.lock_pending().in_flight(&target, month) {
-                continue;
-            }
-            match submit(&shared, &target, &client, month).await {
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return,
+                result = submit(&shared, &target, &client, month) => result,
+            };
+            match result {
                 Ok(()) => {
                     retries.remove(&month);
+                    if std::mem::take(&mut refused) {
+                        tracing::info!(target = %target, "Infobip accepts the API key again");
+                    }
                 }
                 Err(err) => {
-                    let retry = retries.entry(month).or_insert(Retry {
-                        attempts: 0,
-                        at: now,
-                    });
-                    retry.attempts += 1;
-                    let wait = match &err {
-                        ClientError::Throttled {
-                            retry_after: Some(d),
-                        } => *d,
-                        // A refused key will not heal by itself: retry slowly (the interval).
+                    if let ClientError::Unauthorized { .. } = err {
+                        // One clear line when the target goes down, not one per retry.
+                        if !std::mem::replace(&mut refused, true) {
+                            tracing::error!(target = %target, "target is down: {err}; retrying every {}", humantime::format_duration(interval));
+                        }
+                    } else {
+                        tracing::warn!(target = %target, month = %month, "query failed: {err}");
+                    }
+                    Retry::after(&mut retries, month, |n| match &err {
+                        ClientError::Throttled { retry_after: Some(d) } => *d,
+                        // A refused key will not heal by itself: retry slowly.
                         ClientError::Unauthorized { .. } => interval,
-                        _ => backoff(retry.attempts, interval),
-                    };
-                    retry.at = tokio::time::Instant::now() + wait;
+                        _ => backoff(n, first_retry, interval),
+                    });
                 }
             }
         }
-        let deadline = shared
-            .lock_pending()
-            .next_deadline(&target, CALLBACK_TIMEOUT)
-            .map(|at| {
-                let left = (at - shared.clock.now()).max(time::Duration::ZERO);
+        let wake_at = {
+            let pending = shared.lock_pending();
+            shared.metrics.queries_in_flight(&target, pending.in_flight_count(&target));
+            let deadline = pending.next_deadline(&target, timeout).map(|at| {
+                let left = (at - wall_now()).max(time::Duration::ZERO);
                 tokio::time::Instant::now() + left.unsigned_abs()
             });
-        let wake_at = retries
-            .values()
-            .map(|r| r.at)
-            .chain(deadline)
-            .fold(next_cycle, std::cmp::min);
+            retries.values().map(|r| r.at).chain(deadline).fold(next_cycle, std::cmp::min)
+        };
+        let wall_wake = wall_now() + wake_at.saturating_duration_since(tokio::time::Instant::now());
+        shared.metrics.next_query_at(&target, wall_wake.unix_timestamp_nanos() as f64 / 1e9);
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep_until(wake_at) => {}
@@ -266,10 +298,11 @@ fn months_to_query(shared: &Shared, target: &str) -> Vec<YearMonth> {
         .collect()
 }
 
-/// Exponential backoff with full jitter, capped at the interval.
-fn backoff(attempts: u32, cap: Duration) -> Duration {
-    let exp = RETRY_FIRST.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
-    let ceiling = exp.min(cap.max(RETRY_FIRST));
+/// Exponential backoff from `first`, capped at `cap`, with jitter (half to full) so that
+/// several targets do not retry in lockstep.
+fn backoff(attempts: u32, first: Duration, cap: Duration) -> Duration {
+    let exp = first.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
+    let ceiling = exp.min(cap.max(first));
     let jitter = rand::rng().random_range(0.5..=1.0);
     ceiling.mul_f64(jitter)
 }
@@ -283,7 +316,7 @@ async fn submit(
     let range = month_query_range(month, shared.clock.today());
     let token = shared
         .lock_pending()
-        .register(target, month, range, shared.clock.now());
+        .register(target, month, range, wall_now());
     let request = QueryBillingUsageRequest {
         callback_url: format!("{}/callback/{target}/{token}", shared.public_url),
         request: QueryBillingUsageApiRequest {
@@ -291,7 +324,7 @@ async fn submit(
                 date_interval: range.into(),
                 ..Default::default()
             },
-            aggregate_by: AGGREGATE_BY.to_vec(),
+            aggregate_by: shared.aggregate_by.clone(),
             options: Some(BillingUsageQueryOptions {
                 include_unfinalized_data: true,
             }),
@@ -299,11 +332,14 @@ async fn submit(
     };
     match client.submit(&request).await {
         Ok(request_id) => {
-            tracing::info!(target = %target, month = %month, request_id = %request_id, "query accepted");
-            shared.lock_pending().record_request_id(&token, request_id);
+            shared
+                .lock_pending()
+                .record_request_id(&token, request_id.clone());
             shared.request_id_recorded.notify_waiters();
+            // Saved before anything else: a crash from here on still knows this query.
             shared.persist();
             shared.metrics.query_accepted(target);
+            tracing::info!(target = %target, month = %month, request_id = %request_id, "query accepted");
             Ok(())
         }
         Err(err) => {
@@ -311,12 +347,6 @@ async fn submit(
             shared
                 .metrics
                 .query_failed(target, err.reason(), err.status());
-            match &err {
-                ClientError::Unauthorized { .. } => {
-                    tracing::error!(target = %target, "target is down: {err}")
-                }
-                _ => tracing::warn!(target = %target, month = %month, "query failed: {err}"),
-            }
             Err(err)
         }
     }
@@ -354,21 +384,39 @@ mod tests {
         let old = table.register("eu", m, r, t0);
         let failed = table.register("eu", m, r, t0 + time::Duration::minutes(29));
         table.settle(&failed, QueryState::Failed);
-        let taken = table.take_failed("eu", t0 + time::Duration::minutes(30), CALLBACK_TIMEOUT);
+        let taken = table.take_failed("eu", t0 + time::Duration::minutes(30), TIMEOUT);
         let tokens: Vec<_> = taken.iter().map(|q| q.token.clone()).collect();
-        assert_eq!(tokens, [old, failed]);
+        assert_eq!(tokens, [old.clone(), failed]);
         assert!(
             table
-                .take_failed("eu", t0 + time::Duration::hours(1), CALLBACK_TIMEOUT)
+                .take_failed("eu", t0 + time::Duration::hours(1), TIMEOUT)
                 .is_empty()
         );
+        // The timed-out query is remembered, so its late callback is still accepted.
+        assert_eq!(table.find(&old).unwrap().state, QueryState::Resent);
+        assert!(!table.in_flight("eu", m));
     }
+
+    const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let cap = Duration::from_secs(3600);
-        assert!(backoff(1, cap) <= RETRY_FIRST);
-        assert!(backoff(3, cap) >= RETRY_FIRST * 2);
-        assert!(backoff(30, cap) <= cap);
+        let (first, cap) = (Duration::from_secs(15), Duration::from_secs(3600));
+        assert!(backoff(1, first, cap) <= first);
+        assert!(backoff(3, first, cap) >= first * 2);
+        assert!(backoff(30, first, cap) <= cap);
+    }
+
+    #[test]
+    fn an_older_result_is_superseded_by_a_newer_delivery() {
+        let (m, r) = nov();
+        let mut table = PendingTable::default();
+        let t0 = datetime!(2026-11-27 0:00 UTC);
+        let old = table.register("eu", m, r, t0);
+        let new = table.register("eu", m, r, t0 + time::Duration::minutes(31));
+        assert!(!table.superseded(table.find(&old).unwrap()));
+        table.settle(&new, QueryState::Done);
+        assert!(table.superseded(table.find(&old).unwrap()));
+        assert!(!table.superseded(table.find(&new).unwrap()));
     }
 }

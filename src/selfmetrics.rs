@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
@@ -36,15 +37,38 @@ struct BuildInfo {
     version: &'static str,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SelfMetrics {
     up: Family<TargetLabel, Gauge>,
     last_success: Family<TargetLabel, Gauge<f64, AtomicU64>>,
+    next_query: Family<TargetLabel, Gauge<f64, AtomicU64>>,
+    in_flight: Family<TargetLabel, Gauge>,
+    callback_latency: Histogram,
     queries: Family<TargetOutcome, Counter>,
     callbacks: Family<Outcome, Counter>,
     api_requests: Family<Code, Counter>,
     restatements: Counter,
     state_writes: Family<Outcome, Counter>,
+    series_rolled_up: Counter,
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self {
+            up: Family::default(),
+            last_success: Family::default(),
+            next_query: Family::default(),
+            in_flight: Family::default(),
+            // 0.25 s to about 2.3 h: from the simulator's loopback to a slow aggregation.
+            callback_latency: Histogram::new(exponential_buckets(0.25, 2.0, 16)),
+            queries: Family::default(),
+            callbacks: Family::default(),
+            api_requests: Family::default(),
+            restatements: Counter::default(),
+            state_writes: Family::default(),
+            series_rolled_up: Counter::default(),
+        }
+    }
 }
 
 impl SelfMetrics {
@@ -73,6 +97,21 @@ impl SelfMetrics {
             self.last_success.clone(),
         );
         sub.register(
+            "next_query_timestamp_seconds",
+            "Unix time at which the target's query loop next wakes to send or re-send a query.",
+            self.next_query.clone(),
+        );
+        sub.register(
+            "queries_in_flight",
+            "Queries sent to Infobip whose callback has not arrived yet.",
+            self.in_flight.clone(),
+        );
+        sub.register(
+            "callback_latency_seconds",
+            "Time from submitting a query to applying its result.",
+            self.callback_latency.clone(),
+        );
+        sub.register(
             "queries",
             "Billing Usage API queries by outcome (accepted, or the reason they failed).",
             self.queries.clone(),
@@ -97,6 +136,11 @@ impl SelfMetrics {
             "Writes of the state file by outcome (ok, or why it failed: disk_full, read_only, …).",
             self.state_writes.clone(),
         );
+        sub.register(
+            "series_rolled_up",
+            "Data series folded into an `other` label value because of the max_series cap.",
+            self.series_rolled_up.clone(),
+        );
         for target in targets {
             self.up.get_or_create(&target_label(target)).set(0);
         }
@@ -118,8 +162,18 @@ impl SelfMetrics {
         self.up.get_or_create(&target_label(target)).set(0);
     }
 
-    pub fn result_applied(&self, target: &str, at_unix: f64, restatements: usize) {
+    pub fn next_query_at(&self, target: &str, at_unix: f64) {
+        self.next_query.get_or_create(&target_label(target)).set(at_unix);
+    }
+
+    pub fn queries_in_flight(&self, target: &str, count: usize) {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.in_flight.get_or_create(&target_label(target)).set(count);
+    }
+
+    pub fn result_applied(&self, target: &str, at_unix: f64, latency_seconds: f64, restatements: usize) {
         self.callback("applied");
+        self.callback_latency.observe(latency_seconds);
         self.up.get_or_create(&target_label(target)).set(1);
         self.last_success
             .get_or_create(&target_label(target))
@@ -136,6 +190,15 @@ impl SelfMetrics {
         self.callback(reason);
     }
 
+    /// A result that arrived after a newer one for the same month: acknowledged, not applied.
+    pub fn result_superseded(&self) {
+        self.callback("superseded");
+    }
+
+    pub fn duplicate_callback(&self) {
+        self.callback("duplicate");
+    }
+
     pub fn state_written(&self) {
         self.state_writes
             .get_or_create(&Outcome { outcome: "ok" })
@@ -146,6 +209,10 @@ impl SelfMetrics {
         self.state_writes
             .get_or_create(&Outcome { outcome: reason })
             .inc();
+    }
+
+    pub fn series_rolled_up(&self, series: u64) {
+        self.series_rolled_up.inc_by(series);
     }
 
     fn callback(&self, outcome: &'static str) {

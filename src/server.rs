@@ -25,20 +25,26 @@ pub fn web_router(shared: Arc<Shared>) -> Router {
 }
 
 pub fn callback_router(shared: Arc<Shared>) -> Router {
+    let limit = shared.callback_max_body;
     Router::new()
-        .route("/callback/{target}/{token}", post(callback::receive))
-        .layer(DefaultBodyLimit::max(callback::MAX_BODY))
+        .route(
+            "/callback/{target}/{token}",
+            post(callback::receive).fallback(callback::wrong_method),
+        )
+        .fallback(callback::unknown_path)
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
 }
 
-/// Serves until `shutdown`, then lets in-flight requests finish.
+/// Serves until `shutdown`, then lets in-flight requests finish. Handlers see the peer address.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
     name: &'static str,
 ) {
-    let result = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     if let Err(err) = result {

@@ -30,6 +30,9 @@ pub struct Stored {
 #[serde(deny_unknown_fields)]
 struct OnDisk {
     version: u32,
+    /// Optional dimension columns of every fact (absent in files written before they existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dimensions: Vec<String>,
     targets: std::collections::BTreeMap<String, DiskTarget>,
     pending: Vec<PendingQuery>,
 }
@@ -53,6 +56,8 @@ struct DiskFact {
     unit: String,
     cost: Decimal,
     quantity: Decimal,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dimensions: Vec<String>,
 }
 
 impl OnDisk {
@@ -75,6 +80,7 @@ impl OnDisk {
                             unit: k.unit.clone(),
                             cost: a.cost,
                             quantity: a.quantity,
+                            dimensions: k.dimensions.clone(),
                         })
                     })
                     .collect();
@@ -88,13 +94,17 @@ impl OnDisk {
             .collect();
         Self {
             version: VERSION,
+            dimensions: state.ledger.dimensions.clone(),
             targets,
             pending: state.pending.clone(),
         }
     }
 
     fn into_state(self) -> Stored {
-        let mut ledger = Ledger::default();
+        let mut ledger = Ledger {
+            dimensions: self.dimensions,
+            ..Ledger::default()
+        };
         for (name, target) in self.targets {
             let mut tl = TargetLedger {
                 months: target.months,
@@ -108,6 +118,7 @@ impl OnDisk {
                     category: f.category,
                     currency: f.currency,
                     unit: f.unit,
+                    dimensions: f.dimensions,
                 };
                 let amount = Amount {
                     cost: f.cost,
@@ -278,13 +289,17 @@ mod tests {
     use time::macros::{date, datetime};
 
     fn sample() -> Stored {
-        let mut ledger = Ledger::default();
+        let mut ledger = Ledger {
+            dimensions: vec!["TRAFFIC_TYPE".into()],
+            ..Ledger::default()
+        };
         let key = FactKey {
             account: "Acme \"Retail\"".into(),
             account_key: "K".into(),
             category: "SMS".into(),
             currency: "EUR".into(),
             unit: "message part".into(),
+            dimensions: vec!["A2P".into()],
         };
         let day = date!(2026 - 11 - 02);
         ledger.apply(

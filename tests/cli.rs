@@ -3,106 +3,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{WAIT, parse, samples_named};
+use common::{BIN, Proc, WAIT, free_port, parse, samples_named};
 use infobip_billing_exporter::calendar::{Clock, ManualClock};
 use infobip_billing_exporter::demo;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_infobip-billing-exporter");
 
-/// A child process whose output lines arrive on channels; killed when dropped.
-struct Proc {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the binary");
-        let lines = |pipe: Box<dyn std::io::Read + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    eprintln!("  | {line}");
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().unwrap()));
-        let stderr = lines(Box::new(child.stderr.take().unwrap()));
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The first line of `rx` containing `needle`, within `WAIT`.
-    fn wait_line(rx: &mpsc::Receiver<String>, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no line containing {needle:?}: {e}"),
-            }
-        }
-    }
-
-    fn interrupt_and_wait(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill -INT");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not stop within 10 s of SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn demo_serves_cost_series_within_ten_seconds_and_stops_on_ctrl_c() {

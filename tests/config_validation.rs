@@ -56,6 +56,7 @@ fn with_listeners(callback: &str, web: &str) -> Result<Config, ConfigError> {
 
 const BASE_URL_EXPECTED: &str = "expected https://HOST[:PORT], e.g. https://xxxxx.api.infobip.com";
 const PUBLIC_URL_EXPECTED: &str = "expected an absolute http(s) URL without query or fragment, e.g. https://billing-exporter.example.com (the exporter appends /callback/<target>/<token>)";
+const OPTIONAL_DIMENSIONS: &str = "APPLICATION_ID, ENTITY_ID, USER_NAME, CATEGORY_NAME, SUBCATEGORY_CODE, SUBCATEGORY_NAME, DIRECTION, TRAFFIC_TYPE, SENDER, SENDER_TYPE, NETWORK_NAME, NORM_NET_CODE, COUNTRY_NAME, COUNTRY_CODE, COUNTRY_PREFIX, CAMPAIGN_ID, CAMPAIGN_REFERENCE, TEMPLATE_ID";
 const NAME_EXPECTED: &str = "expected 1-63 characters from a-z, 0-9, '_' and '-' (it is used in URL paths and metric labels)";
 
 /// Every `invalid_*.yaml` and `syntax_*.yaml` fixture with the exact lines it must produce.
@@ -225,7 +226,11 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "invalid_callback_timeout_syntax.yaml",
-            one("callback_timeout: \"soon\" is not a duration; expected a number and a unit, e.g. 30m".into()),
+            one("callback_timeout: \"soon\" is not a duration; expected a number and a unit, 1s to 1d, e.g. 30m".into()),
+        ),
+        (
+            "invalid_retry_backoff_range.yaml",
+            one("retry_backoff: \"2h\" is out of range; expected 100ms to 1h, e.g. 15s".into()),
         ),
         (
             "invalid_max_body_syntax.yaml",
@@ -270,8 +275,82 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
             ],
         ),
         (
+            "invalid_dimensions.yaml",
+            vec![
+                format!("dimensions[1]: \"COUNTRY\" is not a Billing Usage API dimension; expected one of {OPTIONAL_DIMENSIONS}"),
+                format!("dimensions[2]: \"ACCOUNT_NAME\" is always queried; expected one of {OPTIONAL_DIMENSIONS}"),
+                "dimensions[3]: \"TRAFFIC_TYPE\" is listed twice; expected each dimension once".into(),
+            ],
+        ),
+        (
+            "invalid_max_series_range.yaml",
+            one("max_series: 5 is out of range; expected 10 to 1000000".into()),
+        ),
+        (
+            "invalid_max_series_syntax.yaml",
+            one("max_series: \"lots\" is not a whole number; expected 10 to 1000000".into()),
+        ),
+        (
+            "invalid_budget_name.yaml",
+            vec![
+                "budgets[0].name: missing; expected 1-63 characters from a-z, 0-9, '_' and '-'".into(),
+                "budgets[1].name: \"All SMS\" is not a valid name; expected 1-63 characters from a-z, 0-9, '_' and '-' (it is the budget label)".into(),
+                "budgets[3].name: \"sms\" is already the name of budgets[2]; expected unique budget names".into(),
+            ],
+        ),
+        (
+            "invalid_budget_monthly.yaml",
+            vec![
+                "budgets[0].monthly: missing; expected the amount per month in the budget's currency, e.g. 5000 or 1250.50".into(),
+                "budgets[1].monthly: \"5k\" is not an amount; expected a decimal number, e.g. 5000 or 1250.50".into(),
+                "budgets[2].monthly: \"0\" is not positive; expected an amount greater than 0".into(),
+            ],
+        ),
+        (
+            "invalid_budget_currency.yaml",
+            vec![
+                "budgets[0].currency: missing; expected an ISO 4217 code such as EUR or USD".into(),
+                "budgets[1].currency: \"eur\" is not an ISO 4217 code; expected three upper-case letters such as EUR or USD".into(),
+            ],
+        ),
+        (
+            "invalid_budget_match.yaml",
+            vec![
+                "budgets[0].match.target: \"us\" is not a configured target; expected one of eu".into(),
+                "budgets[0].match.account: empty; expected a label value, or leave the key out to match any".into(),
+                "budgets[0].match.channel: \"WhatsApp\" is not a channel label; expected lower case, e.g. sms or whatsapp".into(),
+            ],
+        ),
+        (
+            "invalid_otlp_endpoint_missing.yaml",
+            one("otlp.endpoint: missing; expected the collector's http(s) URL, e.g. http://otel-collector:4317".into()),
+        ),
+        (
+            "invalid_otlp_endpoint.yaml",
+            one("otlp.endpoint: \"otel-collector:4317\" is not an absolute URL (no http:// or https://); expected the collector's http(s) URL, e.g. http://otel-collector:4317".into()),
+        ),
+        (
+            "invalid_otlp_protocol.yaml",
+            one("otlp.protocol: \"http/json\" is not supported; expected grpc or http/protobuf".into()),
+        ),
+        (
+            "invalid_otlp_interval.yaml",
+            one("otlp.interval: \"0s\" is out of range; expected 1s to 1d, e.g. 60s".into()),
+        ),
+        (
+            "invalid_otlp_headers.yaml",
+            vec![
+                "otlp.headers.authorization: the value contains line breaks or control characters; expected one line".into(),
+                "otlp.headers.x tenant: is not a valid header name; expected letters, digits, '-' and '_'".into(),
+            ],
+        ),
+        (
+            "syntax_budget_match_key.yaml",
+            one("budgets[0].match: unknown field `country`, expected one of `target`, `account`, `category`, `channel` at line 13 column 14".into()),
+        ),
+        (
             "syntax_unknown_key.yaml",
-            one("unknown field `intervall`, expected one of `targets`, `interval`, `callback_timeout`, `callback`, `web`, `state_dir`, `days` at line 9 column 1".into()),
+            one("unknown field `intervall`, expected one of `targets`, `interval`, `callback_timeout`, `retry_backoff`, `callback`, `web`, `state_dir`, `days`, `dimensions`, `max_series`, `budgets`, `otlp` at line 9 column 1".into()),
         ),
         (
             "syntax_unknown_target_key.yaml",
@@ -401,6 +480,7 @@ fn minimal_file_gets_defaults() {
     );
     assert_eq!(config.days, 35);
     assert_eq!(config.callback_timeout, Duration::from_secs(30 * 60));
+    assert_eq!(config.retry_backoff, Duration::from_secs(15));
     assert_eq!(config.callback.max_body, 256 * 1024 * 1024);
     assert!(config.callback.allowed_cidrs.is_empty());
     assert_eq!(config.targets.len(), 1);
@@ -891,4 +971,59 @@ fn missing_secrets_are_reported_per_target() {
 
     let all_set = config.missing_secrets_with(|_| Some("k".into()));
     assert_eq!(all_set.len(), 1, "{all_set:?}");
+}
+
+#[test]
+fn metric_options_are_read_with_defaults() {
+    use infobip_billing_exporter::config::{DEFAULT_MAX_SERIES, OtlpProtocol};
+    use infobip_billing_exporter::infobip::model::BillingUsageAggregate;
+    let minimal = Config::load(&data("valid_minimal.yaml")).unwrap();
+    assert!(minimal.metrics.dimensions.is_empty());
+    assert_eq!(minimal.metrics.max_series, DEFAULT_MAX_SERIES);
+    assert!(minimal.metrics.budgets.is_empty());
+    assert!(minimal.metrics.otlp.is_none());
+
+    let full = Config::load(&data("valid_full.yaml")).unwrap();
+    assert_eq!(
+        full.metrics.dimensions,
+        [
+            BillingUsageAggregate::TRAFFIC_TYPE,
+            BillingUsageAggregate::COUNTRY_CODE
+        ]
+    );
+    let budget = &full.metrics.budgets[0];
+    assert_eq!(budget.name, "whatsapp-eu");
+    assert_eq!(budget.monthly, rust_decimal::Decimal::from(5000));
+    assert_eq!(
+        budget.matcher.labels(),
+        [("target", "eu"), ("channel", "whatsapp")]
+    );
+    assert_eq!(full.metrics.budgets[1].monthly.to_string(), "1250.50");
+    let otlp = full.metrics.otlp.unwrap();
+    assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
+    assert_eq!(otlp.endpoint, "http://otel-collector:4317");
+    assert_eq!(otlp.interval, Duration::from_secs(60));
+    assert_eq!(otlp.headers["x-scope-orgid"], "finops");
+}
+
+#[test]
+fn otlp_http_endpoint_gets_the_signal_path_unless_it_has_one() {
+    for (endpoint, expected) in [
+        ("http://collector:4318", "http://collector:4318/v1/metrics"),
+        ("http://collector:4318/", "http://collector:4318/v1/metrics"),
+        (
+            "https://otlp.example.com/otlp/v1/metrics",
+            "https://otlp.example.com/otlp/v1/metrics",
+        ),
+    ] {
+        let config = minimal_with(&format!(
+            "otlp:\n  endpoint: {endpoint}\n  protocol: http/protobuf"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.metrics.otlp.unwrap().endpoint,
+            expected,
+            "{endpoint}"
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! The `simulator` subcommand's arguments and lifecycle.
 
 use clap::{CommandFactory, Parser};
-use infobip_billing_exporter::simulator::{SimulatorArgs, run_simulator};
+use infobip_billing_exporter::simulator::{
+    DateTimeFormat, OutOfWindow, SimulatorArgs, SimulatorOptions, UnscopedStatus, run_simulator,
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -25,6 +27,36 @@ fn defaults_match_the_documentation() {
     assert_eq!(opts.faults, Default::default());
     assert_eq!(opts.requests_per_second, 60);
     opts.validate().unwrap();
+    // The §14 switches default to the reference's recommendations, as the library does.
+    let lib = SimulatorOptions::default();
+    assert_eq!(opts.datetime_format, DateTimeFormat::DatetimeMsOffset);
+    assert_eq!(opts.out_of_window, OutOfWindow::Reject);
+    assert_eq!(opts.unscoped_status, UnscopedStatus::Forbidden);
+    assert_eq!(opts.redeliver_on_non_2xx, 0);
+    assert!(!opts.callback_before_response && !opts.lenient_filters);
+    assert!(!opts.allow_day_and_month && !opts.status_endpoint);
+    assert_eq!(
+        (
+            lib.datetime_format,
+            lib.out_of_window,
+            lib.unscoped_status,
+            lib.redeliver_on_non_2xx,
+            lib.callback_before_response,
+            lib.lenient_filters,
+            lib.allow_day_and_month,
+            lib.status_endpoint,
+        ),
+        (
+            opts.datetime_format,
+            opts.out_of_window,
+            opts.unscoped_status,
+            opts.redeliver_on_non_2xx,
+            opts.callback_before_response,
+            opts.lenient_filters,
+            opts.allow_day_and_month,
+            opts.status_endpoint,
+        )
+    );
 }
 
 #[test]
@@ -66,6 +98,18 @@ fn every_knob_parses() {
         "4",
         "--templates",
         "5",
+        "--datetime-format",
+        "date_only",
+        "--callback-before-response",
+        "--redeliver-on-non-2xx",
+        "3",
+        "--out-of-window",
+        "trim",
+        "--lenient-filters",
+        "--allow-day-and-month",
+        "--unscoped-status",
+        "401",
+        "--status-endpoint",
     ])
     .unwrap();
     assert_eq!(args.callback_delay, std::time::Duration::from_millis(1500));
@@ -84,6 +128,29 @@ fn every_knob_parses() {
         ),
         (7, 20, 5)
     );
+    assert_eq!(opts.datetime_format, DateTimeFormat::DateOnly);
+    assert!(opts.callback_before_response && opts.lenient_filters);
+    assert!(opts.allow_day_and_month && opts.status_endpoint);
+    assert_eq!(opts.redeliver_on_non_2xx, 3);
+    assert_eq!(opts.out_of_window, OutOfWindow::Trim);
+    assert_eq!(opts.unscoped_status, UnscopedStatus::Unauthorized);
+    for (flag, value, expected) in [
+        ("--datetime-format", "rfc3339", DateTimeFormat::Rfc3339),
+        (
+            "--datetime-format",
+            "datetime_ms_offset",
+            DateTimeFormat::DatetimeMsOffset,
+        ),
+    ] {
+        assert_eq!(
+            parse(&[flag, value]).unwrap().options().datetime_format,
+            expected
+        );
+    }
+    assert_eq!(
+        parse(&["--out-of-window", "empty"]).unwrap().out_of_window,
+        OutOfWindow::Empty
+    );
     opts.validate().unwrap();
     // Keys never show up in a debug print.
     assert!(!format!("{opts:?}").contains("\"k\""));
@@ -91,7 +158,7 @@ fn every_knob_parses() {
 
 #[test]
 fn bad_values_are_refused_clearly() {
-    let err = parse(&["--server-error-ratio", "-0.1"])
+    let err = parse(&["--server-error-ratio=-0.1"])
         .unwrap_err()
         .to_string();
     assert!(err.contains("outside 0..=1"), "{err}");
@@ -108,6 +175,18 @@ fn bad_values_are_refused_clearly() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "--countries must be from 1 to 20, got 99");
+    for (flag, value) in [
+        ("--datetime-format", "iso8601"),
+        ("--out-of-window", "clamp"),
+        ("--unscoped-status", "402"),
+        ("--redeliver-on-non-2xx", "101"),
+        ("--redeliver-on-non-2xx", "-1"),
+    ] {
+        let err = parse(&[&format!("{flag}={value}")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
 }
 
 #[test]
@@ -128,10 +207,30 @@ fn help_lists_the_knobs_and_hides_secrets() {
         "--accounts",
         "--countries",
         "--senders",
+        "--datetime-format",
+        "--callback-before-response",
+        "--redeliver-on-non-2xx",
+        "--out-of-window",
+        "--lenient-filters",
+        "--allow-day-and-month",
+        "--unscoped-status",
+        "--status-endpoint",
     ] {
         assert!(help.contains(flag), "{flag} in {help}");
     }
     assert!(help.contains("INFOBIP_SIMULATOR_API_KEY"));
+    // The possible values and the non-Infobip warning are spelled out.
+    for text in [
+        "datetime_ms_offset",
+        "date_only",
+        "reject",
+        "trim",
+        "empty",
+        "NOT AN INFOBIP ENDPOINT",
+        "docs/simulator.md",
+    ] {
+        assert!(help.contains(text), "{text} in {help}");
+    }
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::model::{
-    BillingUsageMetadata, DateTimeInterval, NOT_APPLICABLE, QueryAggregateDataStatus,
-    parse_decimal, parse_instant,
+    BillingUsageAggregate, BillingUsageMetadata, DateTimeInterval, NOT_APPLICABLE,
+    QueryAggregateDataStatus, parse_decimal, parse_instant,
 };
 use crate::calendar::YearMonth;
 use crate::ledger::{Amount, FactKey, Usage};
@@ -108,10 +108,15 @@ struct Columns {
     quantity: Option<usize>,
     total: usize,
     currency: usize,
+    /// The optional dimensions asked for, in config order; a missing column reads `N/A`.
+    dimensions: Vec<(&'static str, Option<usize>)>,
 }
 
 impl Columns {
-    fn find(columns: &[WireColumn<'_>]) -> Result<Self, DecodeError> {
+    fn find(
+        columns: &[WireColumn<'_>],
+        dimensions: &[BillingUsageAggregate],
+    ) -> Result<Self, DecodeError> {
         let index: HashMap<&str, usize> = columns
             .iter()
             .enumerate()
@@ -136,18 +141,23 @@ impl Columns {
             quantity: get("QUANTITY"),
             total: get("TOTAL_PER_UNIT").ok_or(DecodeError::MissingColumn("TOTAL_PER_UNIT"))?,
             currency: get("CURRENCY").ok_or(DecodeError::MissingColumn("CURRENCY"))?,
+            dimensions: dimensions
+                .iter()
+                .map(|d| (d.as_str(), get(d.as_str())))
+                .collect(),
         })
     }
 }
 
-/// Decodes and aggregates one callback body.
-pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+/// Decodes and aggregates one callback body; `dimensions` are the optional dimensions that
+/// become part of each fact's key.
+pub fn decode(body: &[u8], dimensions: &[BillingUsageAggregate]) -> Result<Decoded, DecodeError> {
     let wire: WireResult<'_> =
         serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
     let outcome = match wire.status {
         QueryAggregateDataStatus::Success => {
             let response = wire.response.ok_or(DecodeError::MissingResponse)?;
-            Outcome::Success(usage(response, wire.metadata)?)
+            Outcome::Success(usage(response, wire.metadata, dimensions)?)
         }
         QueryAggregateDataStatus::Failed => Outcome::Failed {
             message: wire.failure_message.unwrap_or_default(),
@@ -165,8 +175,9 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
 fn usage(
     response: WireResponse<'_>,
     metadata: Option<BillingUsageMetadata>,
+    dimensions: &[BillingUsageAggregate],
 ) -> Result<Usage, DecodeError> {
-    let columns = Columns::find(&response.columns)?;
+    let columns = Columns::find(&response.columns, dimensions)?;
     if usize::try_from(response.total_rows).ok() != Some(response.rows.len()) {
         tracing::warn!(
             total_rows = response.total_rows,
@@ -218,6 +229,11 @@ fn usage(
             category: text_or_na("CATEGORY_CODE", columns.category)?,
             currency: cell("CURRENCY", columns.currency).text()?.into_owned(),
             unit: text_or_na("UNIT_TYPE", columns.unit)?,
+            dimensions: columns
+                .dimensions
+                .iter()
+                .map(|&(name, i)| text_or_na(name, i))
+                .collect::<Result<_, _>>()?,
         };
         *facts.entry((day, key)).or_default() += Amount { cost, quantity };
     }
@@ -336,7 +352,7 @@ mod tests {
     #[test]
     fn reference_example_decodes_by_column_name() {
         let body = EXAMPLE_15_1.replace("\"2026-04-03Z\"", "\"2026-04-03\"");
-        let decoded = decode(body.as_bytes()).unwrap();
+        let decoded = decode(body.as_bytes(), &[]).unwrap();
         let Outcome::Success(usage) = decoded.outcome else {
             panic!("expected success");
         };
@@ -350,6 +366,7 @@ mod tests {
             category: "SMS".into(),
             currency: "EUR".into(),
             unit: "message part".into(),
+            dimensions: Vec::new(),
         };
         assert_eq!(
             usage.facts[&(date!(2026 - 04 - 01), key)].quantity,
@@ -359,8 +376,32 @@ mod tests {
     }
 
     #[test]
+    fn optional_dimensions_are_read_by_name_and_missing_ones_are_na() {
+        let body = EXAMPLE_15_1.replace("\"2026-04-03Z\"", "\"2026-04-03\"");
+        let dims = [
+            BillingUsageAggregate::TRAFFIC_TYPE,
+            BillingUsageAggregate::COUNTRY_CODE,
+        ];
+        let Outcome::Success(usage) = decode(body.as_bytes(), &dims).unwrap().outcome else {
+            panic!("expected success");
+        };
+        let mut values: Vec<Vec<String>> = usage
+            .facts
+            .keys()
+            .map(|(_, k)| k.dimensions.clone())
+            .collect();
+        values.sort();
+        values.dedup();
+        let expected: Vec<Vec<String>> = ["A2P", "MARKETING", "UTILITY"]
+            .iter()
+            .map(|t| vec![(*t).to_owned(), "N/A".to_owned()])
+            .collect();
+        assert_eq!(values, expected);
+    }
+
+    #[test]
     fn bad_day_cell_names_row_and_column() {
-        let err = decode(EXAMPLE_15_1.as_bytes()).unwrap_err();
+        let err = decode(EXAMPLE_15_1.as_bytes(), &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "row 4, column DAY: not a date-time: \"2026-04-03Z\""
@@ -377,7 +418,7 @@ mod tests {
                      {"columnName":"TOTAL_PER_UNIT","columnDataType":"NUMBER"},
                      {"columnName":"DAY","columnDataType":"DATE_TIME"}],
           "rows":[["USD","1.005","2026-04-01"],["USD","N/A","2026-04-01"]]}}"#;
-        let Outcome::Success(usage) = decode(body.as_bytes()).unwrap().outcome else {
+        let Outcome::Success(usage) = decode(body.as_bytes(), &[]).unwrap().outcome else {
             panic!("expected success");
         };
         let total: Decimal = usage.facts.values().map(|a| a.cost).sum();
@@ -389,6 +430,7 @@ mod tests {
     fn failed_and_unknown_status_are_failures() {
         let failed = decode(
             br#"{"requestId":"R","status":"FAILED","failureMessage":"Could not load data"}"#,
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -397,18 +439,21 @@ mod tests {
                 message: "Could not load data".into()
             }
         );
-        let odd = decode(br#"{"requestId":"R","status":"PARTIAL"}"#).unwrap();
+        let odd = decode(br#"{"requestId":"R","status":"PARTIAL"}"#, &[]).unwrap();
         assert!(matches!(odd.outcome, Outcome::Failed { .. }));
     }
 
     #[test]
     fn malformed_json_and_missing_columns_are_errors() {
-        assert_eq!(decode(b"{not json").unwrap_err().reason(), "malformed_json");
+        assert_eq!(
+            decode(b"{not json", &[]).unwrap_err().reason(),
+            "malformed_json"
+        );
         let body = r#"{"requestId":"R","status":"SUCCESS","response":{
           "requestedPeriod":{"sentSince":"2026-04-01","sentUntil":"2026-04-02"},
           "totalRows":0,"columns":[{"columnName":"DAY","columnDataType":"DATE_TIME"}],"rows":[]}}"#;
         assert_eq!(
-            decode(body.as_bytes()).unwrap_err(),
+            decode(body.as_bytes(), &[]).unwrap_err(),
             DecodeError::MissingColumn("TOTAL_PER_UNIT")
         );
     }

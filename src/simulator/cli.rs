@@ -10,11 +10,19 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 
-use super::{Faults, Scale, Simulator, SimulatorOptions};
+use super::{
+    DateTimeFormat, Faults, MAX_REDELIVERIES, OutOfWindow, Scale, Simulator, SimulatorOptions,
+    UnscopedStatus,
+};
 use crate::calendar::{Clock, ManualClock, SystemClock};
 
 /// Serve a simulated Infobip Billing Usage API.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "docs/simulator.md describes the data, the faults and every switch. \
+    \"reference A5\" and the like name the ambiguities of §14 of the API reference; each switch \
+    defaults to the handling recommended there."
+)]
 pub struct SimulatorArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9480")]
@@ -28,7 +36,7 @@ pub struct SimulatorArgs {
         hide_env_values = true
     )]
     pub api_key: String,
-    /// A valid key without the billing:usage:view scope: answered 403.
+    /// A valid key without the billing:usage:view scope: answered 403 (see --unscoped-status).
     #[arg(
         long,
         value_name = "KEY",
@@ -81,6 +89,40 @@ pub struct SimulatorArgs {
     /// WhatsApp templates per account.
     #[arg(long, value_name = "N", default_value_t = Scale::default().templates)]
     pub templates: usize,
+    /// How DAY and MONTH cells are written; no billing source shows them, so a client must read
+    /// every form (reference A5).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = DateTimeFormat::default())]
+    pub datetime_format: DateTimeFormat,
+    /// Deliver the callback before answering 201, so the receiver sees a requestId it has not
+    /// recorded yet (reference A27). Off: 201 first.
+    #[arg(long)]
+    pub callback_before_response: bool,
+    /// Re-deliver a callback up to N more times while the receiver answers non-2xx (or does not
+    /// answer), --callback-delay apart. Infobip documents a single delivery, hence 0
+    /// (reference A14).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_REDELIVERIES)))]
+    pub redeliver_on_non_2xx: u32,
+    /// What a query whose dates reach outside the retention window (the current UTC month and
+    /// the two before it) gets (reference A3).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = OutOfWindow::default())]
+    pub out_of_window: OutOfWindow,
+    /// Take a bare value where a filter list is expected (e.g. "categories": "AI", as the
+    /// spec's Postman collection sends) as a one-element list. Off: 400 (reference A7).
+    #[arg(long)]
+    pub lenient_filters: bool,
+    /// Accept DAY and MONTH together and answer with the finer DAY column only. Off: 400
+    /// (reference A11).
+    #[arg(long)]
+    pub allow_day_and_month: bool,
+    /// Status for a valid key without the billing:usage:view scope: the spec's 403 or the
+    /// query guide's 401 (reference A12).
+    #[arg(long, value_enum, value_name = "STATUS", default_value_t = UnscopedStatus::default())]
+    pub unscoped_status: UnscopedStatus,
+    /// NOT AN INFOBIP ENDPOINT: also serve GET /billing/1/usage/requests/{id} (IN_PROGRESS,
+    /// SUCCESS or FAILED) for tests. Infobip's Billing Usage API has no status endpoint
+    /// (reference A26).
+    #[arg(long)]
+    pub status_endpoint: bool,
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
@@ -126,6 +168,14 @@ impl SimulatorArgs {
                 campaigns: self.campaigns,
                 templates: self.templates,
             },
+            datetime_format: self.datetime_format,
+            callback_before_response: self.callback_before_response,
+            redeliver_on_non_2xx: self.redeliver_on_non_2xx,
+            out_of_window: self.out_of_window,
+            lenient_filters: self.lenient_filters,
+            allow_day_and_month: self.allow_day_and_month,
+            unscoped_status: self.unscoped_status,
+            status_endpoint: self.status_endpoint,
         }
     }
 
@@ -153,6 +203,14 @@ pub async fn run_simulator(args: SimulatorArgs, shutdown: CancellationToken) -> 
         now = ?args.now,
         faults = ?options.faults,
         scale = ?options.scale,
+        datetime_format = ?options.datetime_format,
+        callback_before_response = options.callback_before_response,
+        redeliver_on_non_2xx = options.redeliver_on_non_2xx,
+        out_of_window = ?options.out_of_window,
+        lenient_filters = options.lenient_filters,
+        allow_day_and_month = options.allow_day_and_month,
+        unscoped_status = ?options.unscoped_status,
+        status_endpoint = options.status_endpoint,
         "starting the Billing Usage API simulator"
     );
     let simulator = Simulator::new(options, args.clock());

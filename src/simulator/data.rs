@@ -16,12 +16,12 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
 
-use super::Scale;
+use super::{DateTimeFormat, OutOfWindow, Scale, SimulatorOptions};
 use crate::calendar::{DayRange, YearMonth, retention_start};
 use crate::infobip::model::{
     AggregateDataResponse, BillingUsageAggregate as Agg, BillingUsageMetadata,
     BillingUsageMetadataPeriod, BillingUsageResult, Category, Cell, ColumnDataType, ColumnInfo,
-    DateTimeInterval, Direction, NOT_APPLICABLE, QueryAggregateDataStatus,
+    DateInterval, DateTimeInterval, Direction, NOT_APPLICABLE, QueryAggregateDataStatus,
     QueryBillingUsageApiRequest, SubCategory,
 };
 
@@ -761,6 +761,63 @@ fn discount_percent(month: YearMonth, now: OffsetDateTime) -> i64 {
     (passed + ended) as i64
 }
 
+/// The period a result covers: inside retention, widened to whole months for MONTH (A4), and
+/// cut at the first provisional month when only final data is wanted.
+fn effective_period(request: &QueryBillingUsageApiRequest, now: OffsetDateTime) -> DayRange {
+    let today = now.date();
+    let interval = request.filter_by.date_interval;
+    let current = YearMonth::of(today);
+    let mut since = interval.sent_since.max(retention_start(today));
+    let mut until = interval.sent_until.min(current.end_exclusive());
+    if time_column(&request.aggregate_by) == Some(Agg::MONTH) && since < until {
+        since = YearMonth::of(since).first_day();
+        let last = until.previous_day().unwrap_or(until);
+        until = YearMonth::of(last).end_exclusive();
+    }
+    if request.options.is_some_and(|o| !o.include_unfinalized_data) {
+        let mut month = YearMonth::of(since);
+        while month.first_day() < until {
+            if now < month.expected_final_at() {
+                until = until.min(month.first_day().max(since));
+                break;
+            }
+            month = month.next();
+        }
+    }
+    DayRange {
+        since,
+        until: until.max(since),
+    }
+}
+
+/// One entry per calendar month overlapping the period (A19).
+fn billing_periods(period: DayRange, now: OffsetDateTime) -> Vec<BillingUsageMetadataPeriod> {
+    let mut out = Vec::new();
+    let mut month = YearMonth::of(period.since);
+    while !period.is_empty() && month.first_day() < period.until {
+        out.push(BillingUsageMetadataPeriod::new(
+            month,
+            now >= month.expected_final_at(),
+        ));
+        month = month.next();
+    }
+    out
+}
+
+/// The time column of a request: with `DAY` and `MONTH` both asked (allowed by
+/// `--allow-day-and-month`), only the finer `DAY`, as the Metrics API does (reference A11).
+fn time_column(aggregate_by: &[Agg]) -> Option<Agg> {
+    [Agg::DAY, Agg::MONTH]
+        .into_iter()
+        .find(|t| aggregate_by.contains(t))
+}
+
+/// Whether the dates stay inside the retention window at `today` (reference §3.4).
+fn inside_window(interval: DateInterval, today: Date) -> bool {
+    interval.sent_since >= retention_start(today)
+        && interval.sent_until <= YearMonth::of(today).end_exclusive()
+}
+
 /// The columns a request gets, in order (reference §5.1, A10).
 fn dimension_columns(aggregate_by: &[Agg]) -> Vec<Agg> {
     let mut dims = Vec::with_capacity(aggregate_by.len() + 2);
@@ -776,8 +833,10 @@ fn dimension_columns(aggregate_by: &[Agg]) -> Vec<Agg> {
     {
         dims.push(Agg::CATEGORY_CODE);
     }
+    let time = time_column(aggregate_by);
     for a in aggregate_by {
-        if !dims.contains(a) {
+        let dropped_time = matches!(a, Agg::DAY | Agg::MONTH) && Some(*a) != time;
+        if !dims.contains(a) && !dropped_time {
             dims.push(*a);
         }
     }
@@ -891,11 +950,12 @@ impl Dataset {
         full - missing
     }
 
-    /// Runs one request at `now`.
+    /// Runs one request at `now`, shaped by the options' §14 choices (A3, A5).
     pub(super) fn query(
         &self,
         request: &QueryBillingUsageApiRequest,
         now: OffsetDateTime,
+        opts: &SimulatorOptions,
     ) -> Table<'_> {
         let now = now.to_offset(UtcOffset::UTC);
         let today = now.date();
@@ -904,42 +964,15 @@ impl Dataset {
             since: interval.sent_since,
             until: interval.sent_until,
         };
-        let include_unfinalized = request.options.is_none_or(|o| o.include_unfinalized_data);
-        let has = |a: Agg| request.aggregate_by.contains(&a);
-
-        // Effective period: inside retention, widened to whole months for MONTH (A4), and cut at
-        // the first provisional month when only final data is wanted.
-        let current = YearMonth::of(today);
-        let mut since = interval.sent_since.max(retention_start(today));
-        let mut until = interval.sent_until.min(current.end_exclusive());
-        if has(Agg::MONTH) && since < until {
-            since = YearMonth::of(since).first_day();
-            let last = until.previous_day().unwrap_or(until);
-            until = YearMonth::of(last).end_exclusive();
-        }
-        if !include_unfinalized {
-            let mut month = YearMonth::of(since);
-            while month.first_day() < until {
-                if now < month.expected_final_at() {
-                    until = until.min(month.first_day().max(since));
-                    break;
-                }
-                month = month.next();
-            }
-        }
-        let until = until.max(since);
-        let period = DayRange { since, until };
-        let mut billing_periods = Vec::new();
-        if !period.is_empty() {
-            let mut month = YearMonth::of(since);
-            while month.first_day() < until {
-                billing_periods.push(BillingUsageMetadataPeriod::new(
-                    month,
-                    now >= month.expected_final_at(),
-                ));
-                month = month.next();
-            }
-        }
+        // `--out-of-window empty`: a query reaching outside retention finds nothing at all, and
+        // says it covered what was asked.
+        let nothing = opts.out_of_window == OutOfWindow::Empty && !inside_window(interval, today);
+        let period = if nothing {
+            client_period
+        } else {
+            effective_period(request, now)
+        };
+        let billing_periods = billing_periods(period, now);
 
         let dims = dimension_columns(&request.aggregate_by);
         let mut columns = Vec::with_capacity(dims.len() + 5);
@@ -993,18 +1026,20 @@ impl Dataset {
         // Time buckets: one per day, per month, or one for the whole period.
         let data_days = DayRange {
             since: period.since,
-            until: period.until.min(today.next_day().unwrap_or(today)),
+            until: if nothing {
+                period.since
+            } else {
+                period.until.min(today.next_day().unwrap_or(today))
+            },
         };
+        let time = time_column(&request.aggregate_by);
         let mut buckets: Vec<(String, Vec<Date>)> = Vec::new();
         for day in data_days.days() {
-            let label = if has(Agg::DAY) {
-                Some(day)
-            } else if has(Agg::MONTH) {
-                Some(YearMonth::of(day).first_day())
-            } else {
-                None
+            let label = match time {
+                Some(Agg::DAY) => format_bucket(day, opts.datetime_format),
+                Some(_) => format_bucket(YearMonth::of(day).first_day(), opts.datetime_format),
+                None => String::new(),
             };
-            let label = label.map(format_instant).unwrap_or_default();
             match buckets.last_mut() {
                 Some((l, days)) if *l == label => days.push(day),
                 _ => buckets.push((label, vec![day])),
@@ -1115,14 +1150,19 @@ fn number_text(d: Decimal) -> Box<RawValue> {
     RawValue::from_string(d.normalize().to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
-/// `2026-04-01T00:00:00.000+0000` (A5, A6).
-fn format_instant(day: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T00:00:00.000+0000",
+/// A DAY or MONTH cell: the bucket's first day in the chosen form (A5).
+fn format_bucket(day: Date, format: DateTimeFormat) -> String {
+    let date = format!(
+        "{:04}-{:02}-{:02}",
         day.year(),
         day.month() as u8,
         day.day()
-    )
+    );
+    match format {
+        DateTimeFormat::DatetimeMsOffset => format!("{date}T00:00:00.000+0000"),
+        DateTimeFormat::Rfc3339 => format!("{date}T00:00:00Z"),
+        DateTimeFormat::DateOnly => date,
+    }
 }
 
 /// A request's filters as sets of interned values: within a filter any value matches (OR),
@@ -1410,7 +1450,7 @@ impl Serialize for RowView<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infobip::model::{BillingUsageDataFilter, DateInterval};
+    use crate::infobip::model::BillingUsageDataFilter;
     use time::macros::{date, datetime};
 
     fn request(aggregate_by: Vec<Agg>, since: Date, until: Date) -> QueryBillingUsageApiRequest {
@@ -1440,7 +1480,11 @@ mod tests {
             date!(2026 - 04 - 01),
             date!(2026 - 04 - 04),
         );
-        let table = data.query(&req, datetime!(2026-04-03 12:00 UTC));
+        let table = data.query(
+            &req,
+            datetime!(2026-04-03 12:00 UTC),
+            &SimulatorOptions::default(),
+        );
         let via_model = serde_json::to_vec(&table.to_result("ID")).unwrap();
         assert_eq!(
             String::from_utf8(table.to_body("ID")).unwrap(),
@@ -1485,6 +1529,11 @@ mod tests {
         assert_eq!(
             names(&[Agg::CATEGORY_NAME, Agg::ACCOUNT_NAME]),
             ["CATEGORY_NAME", "ACCOUNT_NAME"]
+        );
+        // DAY and MONTH together (allowed by a switch) keep only the finer DAY.
+        assert_eq!(
+            names(&[Agg::MONTH, Agg::DAY]),
+            ["ACCOUNT_NAME", "CATEGORY_CODE", "DAY"]
         );
     }
 }

@@ -5,13 +5,15 @@
 //! - [`data`]: the synthetic customer and the query engine (filter, group, sum).
 //! - [`server`]: auth, throttling, the query endpoint and callback delivery.
 //! - [`cli`]: the `simulator` subcommand.
+//!
+//! `docs/simulator.md` describes the flags, the data model and the §14 choices.
 
 mod cli;
 mod data;
 mod server;
 mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -26,6 +28,11 @@ use crate::infobip::model::{BillingUsageResult, QueryBillingUsageApiRequest};
 
 pub use cli::{SimulatorArgs, run_simulator};
 pub use data::{AccountInfo, MAX_ACCOUNTS, MAX_COUNTRIES, MAX_SENDERS};
+pub use server::{QUERY_PATH, STATUS_PATH};
+
+/// The most re-deliveries `--redeliver-on-non-2xx` takes: enough for any retry test, and a
+/// typo cannot turn one query into an endless stream of POSTs.
+pub const MAX_REDELIVERIES: u32 = 100;
 
 /// Everything that shapes a simulator; the defaults are a realistic small customer with no faults.
 #[derive(Clone)]
@@ -42,6 +49,22 @@ pub struct SimulatorOptions {
     pub requests_per_second: u32,
     pub faults: Faults,
     pub scale: Scale,
+    /// How DAY and MONTH cells are written (A5).
+    pub datetime_format: DateTimeFormat,
+    /// Deliver the callback before answering 201 (A27).
+    pub callback_before_response: bool,
+    /// Extra deliveries while the receiver answers non-2xx or not at all (A14); 0 = once only.
+    pub redeliver_on_non_2xx: u32,
+    /// What a query reaching outside the retention window gets (A3).
+    pub out_of_window: OutOfWindow,
+    /// Take a bare value where a filter list is expected as a one-element list (A7).
+    pub lenient_filters: bool,
+    /// Accept `DAY` and `MONTH` together; only the finer `DAY` column is returned (A11).
+    pub allow_day_and_month: bool,
+    /// The answer to a valid key without the `billing:usage:view` scope (A12).
+    pub unscoped_status: UnscopedStatus,
+    /// Serve the non-Infobip `GET /billing/1/usage/requests/{id}` (A26).
+    pub status_endpoint: bool,
 }
 
 impl Default for SimulatorOptions {
@@ -54,6 +77,14 @@ impl Default for SimulatorOptions {
             requests_per_second: 60,
             faults: Faults::default(),
             scale: Scale::default(),
+            datetime_format: DateTimeFormat::default(),
+            callback_before_response: false,
+            redeliver_on_non_2xx: 0,
+            out_of_window: OutOfWindow::default(),
+            lenient_filters: false,
+            allow_day_and_month: false,
+            unscoped_status: UnscopedStatus::default(),
+            status_endpoint: false,
         }
     }
 }
@@ -72,6 +103,14 @@ impl fmt::Debug for SimulatorOptions {
             .field("requests_per_second", &self.requests_per_second)
             .field("faults", &self.faults)
             .field("scale", &self.scale)
+            .field("datetime_format", &self.datetime_format)
+            .field("callback_before_response", &self.callback_before_response)
+            .field("redeliver_on_non_2xx", &self.redeliver_on_non_2xx)
+            .field("out_of_window", &self.out_of_window)
+            .field("lenient_filters", &self.lenient_filters)
+            .field("allow_day_and_month", &self.allow_day_and_month)
+            .field("unscoped_status", &self.unscoped_status)
+            .field("status_endpoint", &self.status_endpoint)
             .finish()
     }
 }
@@ -88,9 +127,55 @@ impl SimulatorOptions {
         if self.requests_per_second == 0 {
             return Err(OptionsError::ZeroRate);
         }
+        if self.redeliver_on_non_2xx > MAX_REDELIVERIES {
+            return Err(OptionsError::Redeliveries(self.redeliver_on_non_2xx));
+        }
         self.faults.validate()?;
         self.scale.validate()
     }
+}
+
+/// How `DAY` and `MONTH` cells are written (reference A5). No billing source shows them, so a
+/// client must read all of these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DateTimeFormat {
+    /// `2026-04-01T00:00:00.000+0000`, the Metrics API precedent.
+    #[default]
+    #[value(name = "datetime_ms_offset")]
+    DatetimeMsOffset,
+    /// `2026-04-01T00:00:00Z`.
+    #[value(name = "rfc3339")]
+    Rfc3339,
+    /// `2026-04-01` (MONTH: the first of the month).
+    #[value(name = "date_only")]
+    DateOnly,
+}
+
+/// What a query whose dates reach outside the retention window gets (reference A3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutOfWindow {
+    /// 400 with a violation on the offending date.
+    #[default]
+    #[value(name = "reject")]
+    Reject,
+    /// 201; the result covers only the part inside the window, as `requestedPeriod` says.
+    #[value(name = "trim")]
+    Trim,
+    /// 201; the result has no rows and echoes the requested period.
+    #[value(name = "empty")]
+    Empty,
+}
+
+/// The answer to a valid key that lacks the `billing:usage:view` scope (reference A12).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnscopedStatus {
+    /// 401 `E401`, as the query guide words it.
+    #[value(name = "401")]
+    Unauthorized,
+    /// 403 `E403`, as the spec's example has it.
+    #[default]
+    #[value(name = "403")]
+    Forbidden,
 }
 
 /// Fractions of queries (0 = never, 1 = always) that meet each fault; decided per query by a
@@ -203,6 +288,8 @@ pub enum OptionsError {
     SameKeys,
     #[error("--requests-per-second must be at least 1")]
     ZeroRate,
+    #[error("--redeliver-on-non-2xx must be at most {MAX_REDELIVERIES}, got {0}")]
+    Redeliveries(u32),
 }
 
 /// One callback POST the simulator made (or tried to make).
@@ -237,6 +324,8 @@ pub struct SimulatorStats {
     pub callbacks_rejected: u64,
     /// Callback POSTs that got no answer (connection error, timeout).
     pub callbacks_unreachable: u64,
+    /// POSTs repeated after a non-2xx or missing answer (`--redeliver-on-non-2xx`).
+    pub callbacks_redelivered: u64,
     /// Callbacks not sent (drop fault).
     pub callbacks_dropped: u64,
     /// Callbacks sent twice (duplicate fault), counted once per query.
@@ -280,6 +369,8 @@ struct Inner {
     accepted: AtomicU64,
     throttle: Mutex<server::Throttle>,
     deliveries: Mutex<Vec<Delivery>>,
+    /// State of every accepted query, kept only with the status endpoint on.
+    requests: Mutex<HashMap<String, server::RequestState>>,
     stats: watch::Sender<SimulatorStats>,
 }
 
@@ -299,6 +390,7 @@ impl Simulator {
         }
         opts.scale = opts.scale.clamped();
         opts.requests_per_second = opts.requests_per_second.max(1);
+        opts.redeliver_on_non_2xx = opts.redeliver_on_non_2xx.min(MAX_REDELIVERIES);
         let data = data::Dataset::generate(opts.seed, opts.scale);
         let http = reqwest::Client::builder()
             .timeout(server::CALLBACK_TIMEOUT)
@@ -318,12 +410,14 @@ impl Simulator {
                 accepted: AtomicU64::new(0),
                 throttle: Mutex::new(throttle),
                 deliveries: Mutex::new(Vec::new()),
+                requests: Mutex::new(HashMap::new()),
                 stats: watch::Sender::new(SimulatorStats::default()),
             }),
         }
     }
 
-    /// `POST /billing/1/usage/query`.
+    /// `POST /billing/1/usage/query`, and with [`SimulatorOptions::status_endpoint`] the
+    /// non-Infobip `GET /billing/1/usage/requests/{id}`.
     pub fn router(&self) -> axum::Router {
         server::router(self.clone())
     }
@@ -351,7 +445,10 @@ impl Simulator {
         request_id: &str,
         now: OffsetDateTime,
     ) -> BillingUsageResult {
-        self.inner.data.query(request, now).to_result(request_id)
+        self.inner
+            .data
+            .query(request, now, &self.inner.opts)
+            .to_result(request_id)
     }
 
     /// The same result as [`Self::result_for`], serialized as the callback body, streaming the
@@ -362,7 +459,10 @@ impl Simulator {
         request_id: &str,
         now: OffsetDateTime,
     ) -> Vec<u8> {
-        self.inner.data.query(request, now).to_body(request_id)
+        self.inner
+            .data
+            .query(request, now, &self.inner.opts)
+            .to_body(request_id)
     }
 
     pub fn stats(&self) -> SimulatorStats {

@@ -8,28 +8,40 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use serde::Serialize;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::data::{hash, unit_interval};
-use super::{Delivery, Inner, Simulator, lock, validate};
+use super::{Delivery, Inner, Simulator, UnscopedStatus, lock, validate};
 use crate::infobip::model::{
     ApiError, ApiErrorResource, ApiErrorViolation, BillingUsageResult, QueryAggregateDataResponse,
     QueryAggregateDataStatus, QueryBillingUsageApiRequest,
 };
 
 pub const QUERY_PATH: &str = "/billing/1/usage/query";
+/// The simulator-only status endpoint (reference A26); Infobip's Billing Usage API has none.
+pub const STATUS_PATH: &str = "/billing/1/usage/requests/{id}";
+/// Every status answer carries this, so nobody mistakes the endpoint for Infobip's.
+const NON_INFOBIP: &str = "Simulator only: Infobip's Billing Usage API has no status endpoint; \
+    a real client learns the result from the callback alone.";
 /// Generous, so a million-row body reaches even a slow receiver.
 pub(super) const CALLBACK_TIMEOUT: Duration = Duration::from_secs(120);
 /// The failure text of the spec's FAILED example.
 pub const FAILURE_MESSAGE: &str = "Could not load data";
 
 pub(super) fn router(sim: Simulator) -> Router {
-    Router::new().route(QUERY_PATH, post(query)).with_state(sim)
+    let router = Router::new().route(QUERY_PATH, post(query));
+    let router = if sim.inner.opts.status_endpoint {
+        router.route(STATUS_PATH, get(status))
+    } else {
+        router
+    };
+    router.with_state(sim)
 }
 
 /// Per-credential token buckets on real (monotonic) time: throttling is about request rate, not
@@ -203,23 +215,41 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<(Credential, Strin
     }
 }
 
-async fn query(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
-    let inner = &sim.inner;
-    let Some((credential, key)) = authenticate(inner, &headers) else {
-        tracing::info!("query refused: missing or invalid credentials (401)");
-        return inner.reject(StatusCode::UNAUTHORIZED, error_401());
+/// Credentials, then the rate limit, then the scope: the refusal to send, if any.
+fn refusal(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
+    let Some((credential, key)) = authenticate(inner, headers) else {
+        tracing::info!("request refused: missing or invalid credentials (401)");
+        return Some(inner.reject(StatusCode::UNAUTHORIZED, error_401()));
     };
     if !lock(&inner.throttle).allow(&key, Instant::now()) {
-        tracing::info!("query throttled (429)");
+        tracing::info!("request throttled (429)");
         let mut response = inner.reject(StatusCode::TOO_MANY_REQUESTS, error_429());
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return Some(response);
     }
     if let Credential::Unscoped = credential {
-        tracing::info!("query refused: key lacks the billing:usage:view scope (403)");
-        return inner.reject(StatusCode::FORBIDDEN, error_403());
+        return Some(match inner.opts.unscoped_status {
+            UnscopedStatus::Forbidden => {
+                tracing::info!("request refused: key lacks the billing:usage:view scope (403)");
+                inner.reject(StatusCode::FORBIDDEN, error_403())
+            }
+            UnscopedStatus::Unauthorized => {
+                tracing::info!(
+                    "request refused: key lacks the billing:usage:view scope (401, --unscoped-status)"
+                );
+                inner.reject(StatusCode::UNAUTHORIZED, error_401())
+            }
+        });
+    }
+    None
+}
+
+async fn query(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let inner = &sim.inner;
+    if let Some(response) = refusal(inner, &headers) {
+        return response;
     }
     let submit = inner.submits.fetch_add(1, Ordering::Relaxed);
     if inner.fault(Fault::ServerError, submit) {
@@ -227,7 +257,7 @@ async fn query(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) ->
         return inner.reject(StatusCode::INTERNAL_SERVER_ERROR, error_500());
     }
     let now = inner.clock.now();
-    let query = match validate::validate(&body, now.date()) {
+    let query = match validate::validate(&body, now.date(), &inner.opts) {
         Ok(query) => query,
         Err(violations) => {
             tracing::info!(violations = violations.len(), "query rejected (400)");
@@ -238,7 +268,10 @@ async fn query(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) ->
     let seq = inner.accepted.fetch_add(1, Ordering::Relaxed);
     inner.count(|s| s.queries_accepted += 1);
     tracing::info!(request_id, "query accepted");
-    tokio::spawn(deliver(
+    if inner.opts.status_endpoint {
+        lock(&inner.requests).insert(request_id.clone(), RequestState::InProgress);
+    }
+    let delivery = tokio::spawn(deliver(
         Arc::clone(&sim.inner),
         Job {
             seq,
@@ -248,6 +281,17 @@ async fn query(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) ->
             now,
         },
     ));
+    if inner.opts.callback_before_response {
+        // Awaiting a spawned task, not the future itself: a client hanging up on the submit
+        // must not cancel the delivery.
+        tracing::info!(
+            request_id,
+            "delivering the callback before answering 201 (--callback-before-response)"
+        );
+        if let Err(e) = delivery.await {
+            tracing::error!(request_id, error = %e, "the callback delivery task failed");
+        }
+    }
     (
         StatusCode::CREATED,
         Json(QueryAggregateDataResponse { request_id }),
@@ -268,6 +312,15 @@ struct Job {
 async fn deliver(inner: Arc<Inner>, job: Job) {
     tokio::time::sleep(inner.opts.callback_delay).await;
     let request_id = job.request_id.clone();
+    let failed = inner.fault(Fault::Failed, job.seq);
+    if inner.opts.status_endpoint {
+        let state = if failed {
+            RequestState::Failed
+        } else {
+            RequestState::Success
+        };
+        lock(&inner.requests).insert(request_id.clone(), state);
+    }
     if inner.fault(Fault::Drop, job.seq) {
         tracing::info!(
             request_id,
@@ -277,7 +330,6 @@ async fn deliver(inner: Arc<Inner>, job: Job) {
         inner.count(|s| s.callbacks_dropped += 1);
         return;
     }
-    let failed = inner.fault(Fault::Failed, job.seq);
     let malformed = inner.fault(Fault::Malformed, job.seq);
     let duplicate = inner.fault(Fault::Duplicate, job.seq);
     let render = {
@@ -295,7 +347,10 @@ async fn deliver(inner: Arc<Inner>, job: Job) {
                 })
                 .unwrap_or_default()
             } else {
-                inner.data.query(&request, job.now).to_body(&request_id)
+                inner
+                    .data
+                    .query(&request, job.now, &inner.opts)
+                    .to_body(&request_id)
             };
             if malformed {
                 // A cut-off object is never valid JSON, like a body truncated in transit.
@@ -337,18 +392,38 @@ async fn deliver(inner: Arc<Inner>, job: Job) {
         inner.count(|s| s.callbacks_duplicated += 1);
     }
     for _ in 0..if duplicate { 2 } else { 1 } {
-        post_callback(
+        let mut redeliveries = 0;
+        while !post_callback(
             &inner,
             &request_id,
             &job.callback_url,
             body.clone(),
             malformed,
         )
-        .await;
+        .await
+            && redeliveries < inner.opts.redeliver_on_non_2xx
+        {
+            redeliveries += 1;
+            tracing::info!(
+                request_id,
+                attempt = redeliveries,
+                of = inner.opts.redeliver_on_non_2xx,
+                "re-delivering the callback (--redeliver-on-non-2xx)"
+            );
+            inner.count(|s| s.callbacks_redelivered += 1);
+            tokio::time::sleep(inner.opts.callback_delay).await;
+        }
     }
 }
 
-async fn post_callback(inner: &Inner, request_id: &str, url: &str, body: Bytes, malformed: bool) {
+/// One POST, recorded and counted; `true` when the receiver answered 2xx.
+async fn post_callback(
+    inner: &Inner,
+    request_id: &str,
+    url: &str,
+    body: Bytes,
+    malformed: bool,
+) -> bool {
     let sent = inner
         .http
         .post(url)
@@ -382,9 +457,68 @@ async fn post_callback(inner: &Inner, request_id: &str, url: &str, body: Bytes, 
         status,
         malformed,
     });
+    let accepted = status.is_some_and(|code| (200..300).contains(&code));
     inner.count(|s| match status {
-        Some(code) if (200..300).contains(&code) => s.callbacks_delivered += 1,
+        _ if accepted => s.callbacks_delivered += 1,
         Some(_) => s.callbacks_rejected += 1,
         None => s.callbacks_unreachable += 1,
     });
+    accepted
+}
+
+/// Where an accepted query stands, for the status endpoint. The names follow the Metrics API's
+/// status endpoint, the nearest Infobip precedent (reference §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(super) enum RequestState {
+    /// Waiting for the callback delay.
+    InProgress,
+    /// The result is built; the callback may still be on its way, or dropped by a fault.
+    Success,
+    /// The result is a `status: FAILED` one.
+    Failed,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusAnswer<'a> {
+    request_id: &'a str,
+    status: RequestState,
+    simulator_only: &'static str,
+}
+
+/// `GET /billing/1/usage/requests/{id}`: not an Infobip endpoint (reference A26).
+async fn status(
+    State(sim): State<Simulator>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let inner = &sim.inner;
+    if let Some(response) = refusal(inner, &headers) {
+        return response;
+    }
+    let state = lock(&inner.requests).get(&id).copied();
+    let mut response = match state {
+        Some(status) => Json(StatusAnswer {
+            request_id: &id,
+            status,
+            simulator_only: NON_INFOBIP,
+        })
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(api_error(
+                "E404",
+                "No query with this requestId was accepted here (simulator-only endpoint, not Infobip's).",
+                "Use the requestId of a 201 answer from this simulator.",
+                Vec::new(),
+                None,
+            )),
+        )
+            .into_response(),
+    };
+    response
+        .headers_mut()
+        .insert("x-simulator-non-infobip", HeaderValue::from_static("true"));
+    response
 }

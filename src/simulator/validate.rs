@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 use time::{Date, Month};
 
+use super::{OutOfWindow, SimulatorOptions};
 use crate::calendar::{YearMonth, retention_start};
 use crate::infobip::model::{
     ApiErrorViolation, BillingUsageAggregate, BillingUsageDataFilter, BillingUsageQueryOptions,
@@ -29,11 +30,27 @@ impl Violations {
     }
 }
 
-/// Checks a query body against the contract as of `today` (UTC).
+/// The §14 switches that change what is accepted.
+#[derive(Clone, Copy)]
+struct Rules {
+    today: Date,
+    out_of_window: OutOfWindow,
+    lenient_filters: bool,
+    allow_day_and_month: bool,
+}
+
+/// Checks a query body against the contract as of `today` (UTC), with the options' §14 choices.
 pub(super) fn validate(
     body: &[u8],
     today: Date,
+    opts: &SimulatorOptions,
 ) -> Result<QueryBillingUsageRequest, Vec<ApiErrorViolation>> {
+    let rules = Rules {
+        today,
+        out_of_window: opts.out_of_window,
+        lenient_filters: opts.lenient_filters,
+        allow_day_and_month: opts.allow_day_and_month,
+    };
     let mut v = Violations::default();
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
@@ -49,8 +66,8 @@ pub(super) fn validate(
     let callback_url = callback_url(root.get("callbackUrl"), &mut v);
     let request = object(root.get("request"), "request", &mut v).and_then(|request| {
         let filter = object(request.get("filterBy"), "request.filterBy", &mut v)
-            .and_then(|f| filter(f, today, &mut v));
-        let aggregate_by = aggregate_by(request.get("aggregateBy"), &mut v);
+            .and_then(|f| filter(f, rules, &mut v));
+        let aggregate_by = aggregate_by(request.get("aggregateBy"), rules, &mut v);
         let options = options(request.get("options"), &mut v);
         Some(QueryBillingUsageApiRequest {
             filter_by: filter?,
@@ -135,7 +152,7 @@ fn date(interval: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<
     None
 }
 
-fn date_interval(value: Option<&Value>, today: Date, v: &mut Violations) -> Option<DateInterval> {
+fn date_interval(value: Option<&Value>, rules: Rules, v: &mut Violations) -> Option<DateInterval> {
     const PATH: &str = "request.filterBy.dateInterval";
     let interval = object(value, PATH, v)?;
     let since = date(interval, "sentSince", v);
@@ -164,9 +181,16 @@ fn date_interval(value: Option<&Value>, today: Date, v: &mut Violations) -> Opti
             );
         }
     }
-    // Retention: the current UTC month and the two before it (reference §3.4, A3 reject).
-    let first = retention_start(today);
-    let end = YearMonth::of(today).end_exclusive();
+    // Retention: the current UTC month and the two before it (reference §3.4). Only `reject`
+    // refuses dates outside it; `trim` and `empty` answer them in the result (A3).
+    if rules.out_of_window != OutOfWindow::Reject {
+        return (v.0.len() == before).then_some(DateInterval {
+            sent_since: since,
+            sent_until: until,
+        });
+    }
+    let first = retention_start(rules.today);
+    let end = YearMonth::of(rules.today).end_exclusive();
     let why = "data is kept for the current month and the two months before it (UTC)";
     if since < first {
         v.push(
@@ -193,10 +217,11 @@ fn date_interval(value: Option<&Value>, today: Date, v: &mut Violations) -> Opti
 
 fn filter(
     f: &Map<String, Value>,
-    today: Date,
+    rules: Rules,
     v: &mut Violations,
 ) -> Option<BillingUsageDataFilter> {
-    let date_interval = date_interval(f.get("dateInterval"), today, v);
+    let date_interval = date_interval(f.get("dateInterval"), rules, v);
+    let lenient = rules.lenient_filters;
     let text = |item: &Value| {
         item.as_str()
             .map(str::to_owned)
@@ -204,36 +229,41 @@ fn filter(
     };
     let filter = BillingUsageDataFilter {
         date_interval: date_interval.unwrap_or_default(),
-        account_keys: list(f, "accountKeys", v, text),
-        categories: list(f, "categories", v, code::<Category>),
-        sub_categories: list(f, "subCategories", v, code::<SubCategory>),
-        country_codes: list(f, "countryCodes", v, text),
-        platforms: list(f, "platforms", v, platform),
-        directions: list(f, "directions", v, code::<Direction>),
-        traffic_types: list(f, "trafficTypes", v, text),
-        senders: list(f, "senders", v, text),
-        sender_types: list(f, "senderTypes", v, text),
-        campaign_reference_ids: list(f, "campaignReferenceIds", v, text),
-        campaign_ids: list(f, "campaignIds", v, |item| {
+        account_keys: list(f, "accountKeys", lenient, v, text),
+        categories: list(f, "categories", lenient, v, code::<Category>),
+        sub_categories: list(f, "subCategories", lenient, v, code::<SubCategory>),
+        country_codes: list(f, "countryCodes", lenient, v, text),
+        platforms: list(f, "platforms", lenient, v, platform),
+        directions: list(f, "directions", lenient, v, code::<Direction>),
+        traffic_types: list(f, "trafficTypes", lenient, v, text),
+        senders: list(f, "senders", lenient, v, text),
+        sender_types: list(f, "senderTypes", lenient, v, text),
+        campaign_reference_ids: list(f, "campaignReferenceIds", lenient, v, text),
+        campaign_ids: list(f, "campaignIds", lenient, v, |item| {
             item.as_i64().ok_or("must be an integer (int64)".to_owned())
         }),
-        template_ids: list(f, "templateIds", v, text),
+        template_ids: list(f, "templateIds", lenient, v, text),
     };
     date_interval.map(|_| filter)
 }
 
 /// An optional filter list: `null` or `[]` mean no filter (A22); anything but an array is a
-/// violation (strict A7); items must parse and be unique.
+/// violation, unless `lenient` takes a bare scalar as a one-element list (A7); items must parse
+/// and be unique.
 fn list<T: PartialEq>(
     f: &Map<String, Value>,
     key: &str,
+    lenient: bool,
     v: &mut Violations,
     parse: impl Fn(&Value) -> Result<T, String>,
 ) -> Vec<T> {
     let path = format!("request.filterBy.{key}");
     let items = match f.get(key) {
         None | Some(Value::Null) => return Vec::new(),
-        Some(Value::Array(items)) => items,
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(scalar @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) if lenient => {
+            std::slice::from_ref(scalar)
+        }
         Some(_) => {
             v.push(path, "must be an array");
             return Vec::new();
@@ -299,7 +329,11 @@ fn platform(item: &Value) -> Result<Platform, String> {
     Ok(platform)
 }
 
-fn aggregate_by(value: Option<&Value>, v: &mut Violations) -> Option<Vec<BillingUsageAggregate>> {
+fn aggregate_by(
+    value: Option<&Value>,
+    rules: Rules,
+    v: &mut Violations,
+) -> Option<Vec<BillingUsageAggregate>> {
     const PATH: &str = "request.aggregateBy";
     let items = match value {
         None | Some(Value::Null) => {
@@ -329,7 +363,10 @@ fn aggregate_by(value: Option<&Value>, v: &mut Violations) -> Option<Vec<Billing
             Err(e) => v.push(format!("{PATH}[{i}]"), e),
         }
     }
-    if out.contains(&BillingUsageAggregate::DAY) && out.contains(&BillingUsageAggregate::MONTH) {
+    if !rules.allow_day_and_month
+        && out.contains(&BillingUsageAggregate::DAY)
+        && out.contains(&BillingUsageAggregate::MONTH)
+    {
         v.push(
             PATH,
             "DAY and MONTH cannot be combined: choose one time granularity",
@@ -387,7 +424,8 @@ mod tests {
     #[test]
     fn several_problems_give_several_violations() {
         let body = br#"{"callbackUrl":"","request":{"filterBy":{"dateInterval":{"sentSince":"x"}},"aggregateBy":["DAY","DAY","NOPE"]}}"#;
-        let violations = validate(body, date!(2026 - 04 - 10)).unwrap_err();
+        let violations =
+            validate(body, date!(2026 - 04 - 10), &SimulatorOptions::default()).unwrap_err();
         let props: Vec<&str> = violations.iter().map(|v| v.property.as_str()).collect();
         assert_eq!(
             props,

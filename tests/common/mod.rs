@@ -208,3 +208,280 @@ pub fn promtool_check_metrics(text: &str) -> (std::process::ExitStatus, String) 
     );
     (out.status, printed)
 }
+
+/// An exporter and the simulator it queries, in this process, on loopback.
+pub struct Harness {
+    pub simulator: infobip_billing_exporter::simulator::Simulator,
+    pub exporter: infobip_billing_exporter::exporter::Running,
+    pub clock: Arc<dyn Clock>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub state: tempfile::TempDir,
+}
+
+/// The billing calendar every harness runs on: late November, so September and October are
+/// final and November is provisional.
+pub fn november_clock() -> Arc<dyn Clock> {
+    Arc::new(infobip_billing_exporter::calendar::ManualClock::new(
+        time::macros::datetime!(2026-11-27 12:00 UTC),
+    ))
+}
+
+impl Harness {
+    /// Starts the simulator with `options` and an exporter with the test-friendly timings
+    /// below, then lets `tweak` adjust the exporter's config.
+    pub async fn start(
+        options: infobip_billing_exporter::simulator::SimulatorOptions,
+        tweak: impl FnOnce(&mut infobip_billing_exporter::config::Config),
+    ) -> Self {
+        Self::start_in(options, tempfile::tempdir().unwrap(), tweak).await
+    }
+
+    pub async fn start_in(
+        options: infobip_billing_exporter::simulator::SimulatorOptions,
+        state: tempfile::TempDir,
+        tweak: impl FnOnce(&mut infobip_billing_exporter::config::Config),
+    ) -> Self {
+        let clock = november_clock();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let simulator = infobip_billing_exporter::simulator::Simulator::new(options, clock.clone());
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_url = format!("http://{}", sim_listener.local_addr().unwrap());
+        tokio::spawn(simulator.clone().serve(sim_listener, shutdown.clone()));
+        Self::start_against(&sim_url, simulator, clock, shutdown, state, tweak).await
+    }
+
+    /// An exporter querying the simulator at `sim_url`; `simulator` (same options and clock,
+    /// served or not) gives the expected totals.
+    pub async fn start_against(
+        sim_url: &str,
+        simulator: infobip_billing_exporter::simulator::Simulator,
+        clock: Arc<dyn Clock>,
+        shutdown: tokio_util::sync::CancellationToken,
+        state: tempfile::TempDir,
+        tweak: impl FnOnce(&mut infobip_billing_exporter::config::Config),
+    ) -> Self {
+        use infobip_billing_exporter::config::{ApiKey, Config};
+        use tokio::net::TcpListener;
+        let key = simulator.options().api_key.clone();
+        let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let callback = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cb = callback.local_addr().unwrap();
+        let mut config = Config::from_yaml(&format!(
+            "targets:\n  - name: sim\n    base_url: {sim_url}\n    api_key_env: UNUSED_IN_TESTS\n\
+             callback:\n  listen: {cb}\n  public_url: http://{cb}\nweb:\n  listen: 127.0.0.1:0\nstate_dir: {}\n",
+            state.path().display()
+        ))
+        .unwrap();
+        config.retry_backoff = Duration::from_millis(50);
+        tweak(&mut config);
+        let exporter = infobip_billing_exporter::exporter::start(
+            &config,
+            vec![ApiKey::new(key)],
+            web,
+            callback,
+            clock.clone(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        Self {
+            simulator,
+            exporter,
+            clock,
+            shutdown,
+            state,
+        }
+    }
+
+    /// What the exporter must end up showing: per (account, category, currency, month), the
+    /// simulator's own totals for each month in retention at the pinned clock.
+    pub fn simulator_month_totals(&self) -> BTreeMap<CostKey, Decimal> {
+        use infobip_billing_exporter::calendar::{month_query_range, retention_months};
+        use infobip_billing_exporter::infobip::model::{
+            BillingUsageDataFilter, QueryBillingUsageApiRequest,
+        };
+        let today = self.clock.today();
+        let bodies: Vec<Vec<u8>> = retention_months(today)
+            .into_iter()
+            .map(|month| {
+                let request = QueryBillingUsageApiRequest {
+                    filter_by: BillingUsageDataFilter {
+                        date_interval: month_query_range(month, today).into(),
+                        ..Default::default()
+                    },
+                    aggregate_by: self.exporter.shared.aggregate_by.clone(),
+                    options: None,
+                };
+                serde_json::to_vec(
+                    &self
+                        .simulator
+                        .result_for(&request, "TOTALS", self.clock.now()),
+                )
+                .unwrap()
+            })
+            .collect();
+        expected_from_bodies(bodies.iter().map(Vec::as_slice), window(&self.clock, 35)).months
+    }
+
+    /// Waits until the exporter's monthly figures equal `expected`, failing after `WAIT`.
+    pub async fn wait_for_months(&self, expected: &BTreeMap<CostKey, Decimal>) {
+        let mut snapshots = self.exporter.shared.subscribe_snapshot();
+        let reached = tokio::time::timeout(
+            WAIT,
+            snapshots.wait_for(|s| &snapshot_months(s) == expected),
+        )
+        .await;
+        if reached.is_err() {
+            let got = snapshot_months(&self.exporter.shared.snapshot());
+            panic!(
+                "figures did not converge within {WAIT:?}: {} series expected, {} held, first difference {:?}; simulator {:?}",
+                expected.len(),
+                got.len(),
+                expected.iter().find(|(k, v)| got.get(*k) != Some(*v)),
+                self.simulator.stats()
+            );
+        }
+    }
+
+    /// Scrapes and checks that /metrics shows exactly `expected` as month costs.
+    pub async fn assert_scrape_months(&self, expected: &BTreeMap<CostKey, Decimal>) -> Vec<Sample> {
+        let samples = parse(&scrape(self.exporter.web_addr).await);
+        assert_eq!(
+            &exported(&samples, "infobip_billing_month_cost", "month"),
+            expected
+        );
+        samples
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(WAIT, self.exporter.join())
+            .await
+            .expect("exporter stops");
+    }
+}
+
+/// Month costs per (account, category, currency, month), summed over any optional dimensions.
+pub fn snapshot_months(
+    s: &infobip_billing_exporter::ledger::Snapshot,
+) -> BTreeMap<CostKey, Decimal> {
+    let mut months = BTreeMap::new();
+    for c in &s.months {
+        let key = (
+            c.account.clone(),
+            c.category.clone(),
+            c.currency.clone(),
+            c.period.clone(),
+        );
+        *months.entry(key).or_default() += c.value;
+    }
+    months
+}
+
+/// The value of a self-metric sample with the given label, 0 when absent.
+pub fn counter(samples: &[Sample], name: &str, label: (&str, &str)) -> Decimal {
+    samples
+        .iter()
+        .filter(|s| s.name == name && s.labels.get(label.0).map(String::as_str) == Some(label.1))
+        .map(|s| s.value)
+        .sum()
+}
+
+// Processes of the real binary, for the tests that run it as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_infobip-billing-exporter");
+
+/// A child process whose output lines arrive on channels; killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub stdout: mpsc::Receiver<String>,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the binary");
+        let lines = |pipe: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("  | {line}");
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let stdout = lines(Box::new(child.stdout.take().unwrap()));
+        let stderr = lines(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The first line of `rx` containing `needle`, within `WAIT`.
+    pub fn wait_line(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line containing {needle:?}: {e}"),
+            }
+        }
+    }
+
+    pub fn interrupt_and_wait(self) -> std::process::ExitStatus {
+        self.signal_and_wait("INT")
+    }
+
+    /// Sends `signal` (a `kill` name such as TERM) and waits up to 10 s for the exit.
+    pub fn signal_and_wait(mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not stop within 10 s of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    use std::net::TcpListener;
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
