@@ -330,6 +330,10 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
             one("otlp.endpoint: \"otel-collector:4317\" is not an absolute URL (no http:// or https://); expected the collector's http(s) URL, e.g. http://otel-collector:4317".into()),
         ),
         (
+            "invalid_otlp_grpc_https.yaml",
+            one("otlp.endpoint: \"https://otel-collector.example.com:4317\" uses https://, which this build supports with protocol: http/protobuf only; expected http:// for grpc, or protocol: http/protobuf".into()),
+        ),
+        (
             "invalid_otlp_protocol.yaml",
             one("otlp.protocol: \"http/json\" is not supported; expected grpc or http/protobuf".into()),
         ),

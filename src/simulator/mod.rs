@@ -30,6 +30,9 @@ pub use cli::{SimulatorArgs, run_simulator};
 pub use data::{AccountInfo, MAX_ACCOUNTS, MAX_COUNTRIES, MAX_SENDERS};
 pub use server::{QUERY_PATH, STATUS_PATH};
 
+/// How many delivered callbacks [`Simulator::deliveries`] keeps (with their bodies) for tests.
+pub const KEPT_DELIVERIES: usize = 64;
+
 /// The most re-deliveries `--redeliver-on-non-2xx` takes: enough for any retry test, and a
 /// typo cannot turn one query into an endless stream of POSTs.
 pub const MAX_REDELIVERIES: u32 = 100;
@@ -368,7 +371,7 @@ struct Inner {
     /// Accepted-query sequence: callback faults are decided per accepted query.
     accepted: AtomicU64,
     throttle: Mutex<server::Throttle>,
-    deliveries: Mutex<Vec<Delivery>>,
+    deliveries: Mutex<std::collections::VecDeque<Delivery>>,
     /// State of every accepted query, kept only with the status endpoint on.
     requests: Mutex<HashMap<String, server::RequestState>>,
     stats: watch::Sender<SimulatorStats>,
@@ -409,7 +412,7 @@ impl Simulator {
                 submits: AtomicU64::new(0),
                 accepted: AtomicU64::new(0),
                 throttle: Mutex::new(throttle),
-                deliveries: Mutex::new(Vec::new()),
+                deliveries: Mutex::new(std::collections::VecDeque::new()),
                 requests: Mutex::new(HashMap::new()),
                 stats: watch::Sender::new(SimulatorStats::default()),
             }),
@@ -433,9 +436,9 @@ impl Simulator {
             .await
     }
 
-    /// Every callback the simulator delivered or tried to, in order.
+    /// The last [`KEPT_DELIVERIES`] callbacks the simulator delivered or tried to, in order.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        lock(&self.inner.deliveries).clone()
+        lock(&self.inner.deliveries).iter().cloned().collect()
     }
 
     /// The result the simulator would produce for this request at this instant.

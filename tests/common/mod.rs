@@ -214,13 +214,15 @@ pub struct Harness {
     pub simulator: infobip_billing_exporter::simulator::Simulator,
     pub exporter: infobip_billing_exporter::exporter::Running,
     pub clock: Arc<dyn Clock>,
+    /// The same clock, to move the billing calendar in a test.
+    pub manual_clock: Arc<infobip_billing_exporter::calendar::ManualClock>,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub state: tempfile::TempDir,
 }
 
 /// The billing calendar every harness runs on: late November, so September and October are
 /// final and November is provisional.
-pub fn november_clock() -> Arc<dyn Clock> {
+pub fn november_clock() -> Arc<infobip_billing_exporter::calendar::ManualClock> {
     Arc::new(infobip_billing_exporter::calendar::ManualClock::new(
         time::macros::datetime!(2026-11-27 12:00 UTC),
     ))
@@ -255,11 +257,12 @@ impl Harness {
     pub async fn start_against(
         sim_url: &str,
         simulator: infobip_billing_exporter::simulator::Simulator,
-        clock: Arc<dyn Clock>,
+        manual_clock: Arc<infobip_billing_exporter::calendar::ManualClock>,
         shutdown: tokio_util::sync::CancellationToken,
         state: tempfile::TempDir,
         tweak: impl FnOnce(&mut infobip_billing_exporter::config::Config),
     ) -> Self {
+        let clock: Arc<dyn Clock> = manual_clock.clone();
         use infobip_billing_exporter::config::{ApiKey, Config};
         use tokio::net::TcpListener;
         let key = simulator.options().api_key.clone();
@@ -287,6 +290,7 @@ impl Harness {
             simulator,
             exporter,
             clock,
+            manual_clock,
             shutdown,
             state,
         }
@@ -352,13 +356,14 @@ impl Harness {
         samples
     }
 
-    pub async fn stop(self) {
+    /// Stops everything and hands back the state dir, for a restart on it.
+    pub async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         tokio::time::timeout(WAIT, self.exporter.join())
             .await
             .expect("exporter stops");
-    }
-}
+        self.state
+    }}
 
 /// Month costs per (account, category, currency, month), summed over any optional dimensions.
 pub fn snapshot_months(

@@ -1,0 +1,67 @@
+//! The query lifecycle over time: restatements of provisional data, no re-asking for final
+//! months after a restart, and state-write failures reported without stopping the exporter.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, counter, parse, samples_named, scrape};
+use infobip_billing_exporter::simulator::SimulatorOptions;
+use rust_decimal::Decimal;
+
+fn quick_cycles(c: &mut infobip_billing_exporter::config::Config) {
+    c.interval = Duration::from_millis(300);
+}
+
+#[tokio::test]
+async fn provisional_changes_are_restatements_and_replace_the_figures() {
+    let h = Harness::start(SimulatorOptions::default(), quick_cycles).await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+    // Six hours later the simulator's provisional November has moved (late records, discounts).
+    h.manual_clock.set(h.clock.now() + time::Duration::hours(6));
+    let later = h.simulator_month_totals();
+    h.wait_for_months(&later).await;
+    let samples = h.assert_scrape_months(&later).await;
+    let restated = samples_named(&samples, "infobip_billing_exporter_restatements_total");
+    assert!(restated[0].value > Decimal::ZERO, "restatements counted");
+    // Final months never change, so only November series can differ; September stays final.
+    assert!(later.keys().any(|(_, _, _, month)| month == "2026-09"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_does_not_ask_again_for_final_months() {
+    let h = Harness::start(SimulatorOptions::default(), |_| {}).await;
+    let expected = h.simulator_month_totals();
+    h.wait_for_months(&expected).await;
+    assert_eq!(h.simulator.stats().queries_accepted, 3);
+    let state = h.stop().await;
+
+    let h = Harness::start_in(SimulatorOptions::default(), state, |_| {}).await;
+    let mut snapshots = h.exporter.shared.subscribe_snapshot();
+    assert_eq!(snapshots.borrow().results_applied, 3, "restored at once");
+    tokio::time::timeout(common::WAIT, snapshots.wait_for(|s| s.results_applied >= 4))
+        .await
+        .unwrap()
+        .unwrap();
+    h.assert_scrape_months(&expected).await;
+    // Only November, the provisional month, was asked for after the restart.
+    assert_eq!(h.simulator.stats().queries_accepted, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_state_write_is_reported_and_serving_goes_on() {
+    let h = Harness::start(SimulatorOptions::default(), quick_cycles).await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+    // A directory where the temp file goes makes every write fail, even for root.
+    std::fs::create_dir(h.state.path().join("state.json.tmp")).unwrap();
+    h.manual_clock.set(h.clock.now() + time::Duration::hours(6));
+    let later = h.simulator_month_totals();
+    h.wait_for_months(&later).await;
+    let samples = parse(&scrape(h.exporter.web_addr).await);
+    let writes = "infobip_billing_exporter_state_writes_total";
+    assert!(counter(&samples, writes, ("outcome", "io")) > Decimal::ZERO);
+    h.assert_scrape_months(&later).await;
+    h.stop().await;
+}
