@@ -144,9 +144,10 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read state file {path}: {source}")]
-    Read {
+    #[error("state file {path} is unusable ({problem}) and cannot be moved aside: {source}; move or delete it by hand")]
+    SetAside {
         path: PathBuf,
+        problem: String,
         source: std::io::Error,
     },
     #[error(
@@ -164,7 +165,7 @@ impl StateError {
     pub fn reason(&self) -> &'static str {
         match self {
             StateError::CreateDir { .. } => "create_dir",
-            StateError::Read { .. } => "read",
+            StateError::SetAside { .. } => "set_aside",
             StateError::Write { source, .. } => match source.raw_os_error() {
                 Some(28) => "disk_full",
                 Some(30) => "read_only",
@@ -213,29 +214,28 @@ impl StateFile {
     /// Reads the stored state. A file that does not decode is moved aside with a timestamp,
     /// not deleted, so nothing is silently lost.
     pub fn load(&self, now: OffsetDateTime) -> Result<Loaded, StateError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
+        let problem = match fs::read(&self.path) {
+            Ok(bytes) => match serde_json::from_slice::<OnDisk>(&bytes) {
+                Ok(disk) if disk.version == VERSION => {
+                    return Ok(Loaded::Restored(disk.into_state()));
+                }
+                Ok(disk) => format!(
+                    "unsupported state version {} (this build reads {VERSION})",
+                    disk.version
+                ),
+                Err(e) => e.to_string(),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
-            Err(source) => {
-                return Err(StateError::Read {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-        };
-        let problem = match serde_json::from_slice::<OnDisk>(&bytes) {
-            Ok(disk) if disk.version == VERSION => return Ok(Loaded::Restored(disk.into_state())),
-            Ok(disk) => format!(
-                "unsupported state version {} (this build reads {VERSION})",
-                disk.version
-            ),
-            Err(e) => e.to_string(),
+            // Unreadable (a directory, bad permissions, an I/O error): set aside like a corrupt
+            // file, so the exporter can start and the file is kept for inspection.
+            Err(e) => format!("cannot read it: {e}"),
         };
         let moved_to = self
             .path
             .with_file_name(format!("{FILE_NAME}.corrupt-{}", now.unix_timestamp()));
-        fs::rename(&self.path, &moved_to).map_err(|source| StateError::Write {
-            path: moved_to.clone(),
+        fs::rename(&self.path, &moved_to).map_err(|source| StateError::SetAside {
+            path: self.path.clone(),
+            problem: problem.clone(),
             source,
         })?;
         Ok(Loaded::SetAside { problem, moved_to })
@@ -367,6 +367,21 @@ mod tests {
         assert!(moved_to.ends_with("state.json.corrupt-1795777200"));
         assert_eq!(fs::read(&moved_to).unwrap(), b"{\"version\":1,\"targets\":");
         assert!(!file.path().exists());
+    }
+
+    #[test]
+    fn unreadable_file_is_set_aside_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        // A directory in its place cannot be read as a file, even by root.
+        fs::create_dir(file.path()).unwrap();
+        let loaded = file.load(datetime!(2026-11-27 11:00 UTC)).unwrap();
+        let Loaded::SetAside { problem, moved_to } = loaded else {
+            panic!("expected the file set aside, got {loaded:?}");
+        };
+        assert!(problem.starts_with("cannot read it"), "{problem}");
+        assert!(moved_to.is_dir());
+        file.save(&sample()).unwrap();
     }
 
     #[test]

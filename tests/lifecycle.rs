@@ -65,3 +65,20 @@ async fn a_failing_state_write_is_reported_and_serving_goes_on() {
     h.assert_scrape_months(&later).await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_corrupt_state_file_is_set_aside_and_the_exporter_starts_fresh() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("state.json"), b"{\"version\": 1, \"targ").unwrap();
+    let h = Harness::start_in(SimulatorOptions::default(), state, |_| {}).await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+    let set_aside: Vec<_> = std::fs::read_dir(h.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("state.json.corrupt-"))
+        .collect();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    let kept = std::fs::read(h.state.path().join(&set_aside[0])).unwrap();
+    assert_eq!(kept, b"{\"version\": 1, \"targ", "the unreadable file is kept as it was");
+    h.stop().await;
+}
