@@ -164,7 +164,11 @@ async fn recorded_request_id(shared: &Shared, token: &str) -> Option<String> {
     let wait = async {
         loop {
             let notified = shared.request_id_recorded.notified();
-            match shared.lock_pending().find(token).map(|q| q.request_id.clone()) {
+            match shared
+                .lock_pending()
+                .find(token)
+                .map(|q| q.request_id.clone())
+            {
                 None => return None,
                 Some(Some(id)) => return Some(id),
                 Some(None) => {}

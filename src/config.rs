@@ -513,7 +513,11 @@ impl RawConfig {
             "retry_backoff",
             self.retry_backoff.as_deref(),
             DEFAULT_RETRY_BACKOFF,
-            (Duration::from_millis(100), Duration::from_secs(3600), "100ms to 1h, e.g. 15s"),
+            (
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+                "100ms to 1h, e.g. 15s",
+            ),
             &mut p,
         );
 
@@ -854,7 +858,10 @@ fn validate_size(path: &str, raw: &str, p: &mut Problems) -> Option<u64> {
     match size {
         Some(n) if n >= MIN_MAX_BODY => Some(n),
         Some(_) => {
-            p.push(path, format!("{raw:?} is too small; expected at least 1KiB"));
+            p.push(
+                path,
+                format!("{raw:?} is too small; expected at least 1KiB"),
+            );
             None
         }
         None => {

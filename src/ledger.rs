@@ -680,12 +680,21 @@ mod tests {
     fn a_changed_final_day_is_flagged_as_such() {
         let mut ledger = Ledger::default();
         let d1 = date!(2026 - 11 - 01);
-        ledger.apply("eu", usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.10")], true));
-        let report = ledger.apply("eu", usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.20")], true));
+        ledger.apply(
+            "eu",
+            usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.10")], true),
+        );
+        let report = ledger.apply(
+            "eu",
+            usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.20")], true),
+        );
         assert_eq!(report.restatements.len(), 1);
         let r = &report.restatements[0];
         assert!(r.was_final);
-        assert_eq!((r.old.to_string(), r.new.to_string()), ("1.10".into(), "1.20".into()));
+        assert_eq!(
+            (r.old.to_string(), r.new.to_string()),
+            ("1.10".into(), "1.20".into())
+        );
     }
 
     #[test]

@@ -196,7 +196,11 @@ struct Retry {
 }
 
 impl Retry {
-    fn after(retries: &mut HashMap<YearMonth, Retry>, month: YearMonth, wait: impl FnOnce(u32) -> Duration) {
+    fn after(
+        retries: &mut HashMap<YearMonth, Retry>,
+        month: YearMonth,
+        wait: impl FnOnce(u32) -> Duration,
+    ) {
         let retry = retries.entry(month).or_insert(Retry {
             attempts: 0,
             at: tokio::time::Instant::now(),
@@ -213,14 +217,20 @@ pub async fn run_target(
     client: Client,
     shutdown: CancellationToken,
 ) {
-    let (interval, timeout, first_retry) = (shared.interval, shared.callback_timeout, shared.retry_backoff);
+    let (interval, timeout, first_retry) = (
+        shared.interval,
+        shared.callback_timeout,
+        shared.retry_backoff,
+    );
     let mut next_cycle = tokio::time::Instant::now();
     let mut retries: HashMap<YearMonth, Retry> = HashMap::new();
     let mut settled = shared.settled.subscribe();
     let mut refused = false;
     loop {
         let now = tokio::time::Instant::now();
-        let to_resend = shared.lock_pending().take_failed(&target, wall_now(), timeout);
+        let to_resend = shared
+            .lock_pending()
+            .take_failed(&target, wall_now(), timeout);
         for q in to_resend {
             if q.state == QueryState::Sent {
                 tracing::warn!(target = %target, month = %q.month, "no callback within {}; sending the query again", humantime::format_duration(timeout));
@@ -259,7 +269,9 @@ pub async fn run_target(
                         tracing::warn!(target = %target, month = %month, "query failed: {err}");
                     }
                     Retry::after(&mut retries, month, |n| match &err {
-                        ClientError::Throttled { retry_after: Some(d) } => *d,
+                        ClientError::Throttled {
+                            retry_after: Some(d),
+                        } => *d,
                         // A refused key will not heal by itself: retry slowly.
                         ClientError::Unauthorized { .. } => interval,
                         _ => backoff(n, first_retry, interval),
@@ -269,15 +281,23 @@ pub async fn run_target(
         }
         let wake_at = {
             let pending = shared.lock_pending();
-            shared.metrics.queries_in_flight(&target, pending.in_flight_count(&target));
+            shared
+                .metrics
+                .queries_in_flight(&target, pending.in_flight_count(&target));
             let deadline = pending.next_deadline(&target, timeout).map(|at| {
                 let left = (at - wall_now()).max(time::Duration::ZERO);
                 tokio::time::Instant::now() + left.unsigned_abs()
             });
-            retries.values().map(|r| r.at).chain(deadline).fold(next_cycle, std::cmp::min)
+            retries
+                .values()
+                .map(|r| r.at)
+                .chain(deadline)
+                .fold(next_cycle, std::cmp::min)
         };
         let wall_wake = wall_now() + wake_at.saturating_duration_since(tokio::time::Instant::now());
-        shared.metrics.next_query_at(&target, wall_wake.unix_timestamp_nanos() as f64 / 1e9);
+        shared
+            .metrics
+            .next_query_at(&target, wall_wake.unix_timestamp_nanos() as f64 / 1e9);
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep_until(wake_at) => {}

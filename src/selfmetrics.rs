@@ -163,15 +163,25 @@ impl SelfMetrics {
     }
 
     pub fn next_query_at(&self, target: &str, at_unix: f64) {
-        self.next_query.get_or_create(&target_label(target)).set(at_unix);
+        self.next_query
+            .get_or_create(&target_label(target))
+            .set(at_unix);
     }
 
     pub fn queries_in_flight(&self, target: &str, count: usize) {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
-        self.in_flight.get_or_create(&target_label(target)).set(count);
+        self.in_flight
+            .get_or_create(&target_label(target))
+            .set(count);
     }
 
-    pub fn result_applied(&self, target: &str, at_unix: f64, latency_seconds: f64, restatements: usize) {
+    pub fn result_applied(
+        &self,
+        target: &str,
+        at_unix: f64,
+        latency_seconds: f64,
+        restatements: usize,
+    ) {
         self.callback("applied");
         self.callback_latency.observe(latency_seconds);
         self.up.get_or_create(&target_label(target)).set(1);

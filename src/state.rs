@@ -144,7 +144,9 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("state file {path} is unusable ({problem}) and cannot be moved aside: {source}; move or delete it by hand")]
+    #[error(
+        "state file {path} is unusable ({problem}) and cannot be moved aside: {source}; move or delete it by hand"
+    )]
     SetAside {
         path: PathBuf,
         problem: String,

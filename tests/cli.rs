@@ -14,8 +14,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 
-
-
 #[test]
 fn demo_serves_cost_series_within_ten_seconds_and_stops_on_ctrl_c() {
     let demo = Proc::spawn(&["demo", "--listen", "127.0.0.1:0"]);

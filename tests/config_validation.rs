@@ -523,7 +523,12 @@ fn full_file_sets_every_field() {
     assert_eq!(config.web.listen.port(), 9477);
     assert_eq!(config.callback_timeout, Duration::from_secs(1800));
     assert_eq!(config.callback.max_body, 256 * 1024 * 1024);
-    let cidrs: Vec<String> = config.callback.allowed_cidrs.iter().map(ToString::to_string).collect();
+    let cidrs: Vec<String> = config
+        .callback
+        .allowed_cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(cidrs, ["10.0.0.0/8", "192.0.2.0/24"]);
 }
 

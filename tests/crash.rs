@@ -18,8 +18,16 @@ fn figures(text: &str) -> Vec<common::Sample> {
 }
 
 fn request_id(line: &str) -> String {
-    let at = line.find("request_id=").expect("request_id in the log line") + "request_id=".len();
-    line[at..].split_whitespace().next().unwrap().trim_matches('"').to_owned()
+    let at = line
+        .find("request_id=")
+        .expect("request_id in the log line")
+        + "request_id=".len();
+    line[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_owned()
 }
 
 #[test]
@@ -66,7 +74,10 @@ fn sigkill_with_queries_in_flight_loses_nothing() {
     let settled = figures(&reqwest::blocking::get(&metrics).unwrap().text().unwrap());
     assert!(!settled.is_empty());
     assert!(first.signal_and_wait("TERM").success(), "SIGTERM exits 0");
-    assert!(dir.path().join("state/state.json").exists(), "state flushed");
+    assert!(
+        dir.path().join("state/state.json").exists(),
+        "state flushed"
+    );
 
     // Second life: killed right after Infobip accepted its query, before the callback.
     let mut second = Proc::spawn(&["run", "--config", config]);
@@ -81,10 +92,17 @@ fn sigkill_with_queries_in_flight_loses_nothing() {
         if let Ok(text) = reqwest::blocking::get(&metrics).and_then(|r| r.text()) {
             break text;
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "no /metrics within 2 s of the restart");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no /metrics within 2 s of the restart"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(figures(&served), settled, "the restart serves the stored figures");
+    assert_eq!(
+        figures(&served),
+        settled,
+        "the restart serves the stored figures"
+    );
     let applied = Proc::wait_line(&third.stderr, &format!("request_id={in_flight}"));
     assert!(applied.contains("result applied"), "{applied}");
     assert!(third.interrupt_and_wait().success());

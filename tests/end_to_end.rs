@@ -109,7 +109,10 @@ async fn metrics_equal_the_callback_rows_to_the_cent() {
     // Real time of the apply, not the pinned billing calendar: it tells how old the data is.
     let applied_at = last[0].value;
     let now = Decimal::from(time::OffsetDateTime::now_utc().unix_timestamp() + 1);
-    assert!(applied_at <= now && now - applied_at < Decimal::from(60), "{applied_at} vs {now}");
+    assert!(
+        applied_at <= now && now - applied_at < Decimal::from(60),
+        "{applied_at} vs {now}"
+    );
 
     shutdown.cancel();
     tokio::time::timeout(WAIT, demo.join())

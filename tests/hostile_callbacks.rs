@@ -13,7 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const MAX_BODY: u64 = 4 * 1024 * 1024;
 
 async fn settled_harness() -> Harness {
-    let h = Harness::start(SimulatorOptions::default(), |c| c.callback.max_body = MAX_BODY).await;
+    let h = Harness::start(SimulatorOptions::default(), |c| {
+        c.callback.max_body = MAX_BODY
+    })
+    .await;
     let expected = h.simulator_month_totals();
     h.wait_for_months(&expected).await;
     h
@@ -60,26 +63,74 @@ async fn hostile_callbacks_change_nothing() {
     let json = "application/json";
 
     let wrong_token = format!("{base}/callback/sim/{}", "0f".repeat(32));
-    assert_eq!(post(&wrong_token, json, body_a.clone()).await, 404, "wrong token");
+    assert_eq!(
+        post(&wrong_token, json, body_a.clone()).await,
+        404,
+        "wrong token"
+    );
     let wrong_target = url_a.replace("/callback/sim/", "/callback/other/");
-    assert_eq!(post(&wrong_target, json, body_a.clone()).await, 404, "token of another target");
-    assert_eq!(post(&format!("{base}/metrics"), json, body_a.clone()).await, 404, "not a callback path");
+    assert_eq!(
+        post(&wrong_target, json, body_a.clone()).await,
+        404,
+        "token of another target"
+    );
+    assert_eq!(
+        post(&format!("{base}/metrics"), json, body_a.clone()).await,
+        404,
+        "not a callback path"
+    );
 
     let get = reqwest::get(&url_a).await.unwrap().status().as_u16();
     assert_eq!(get, 405, "wrong method");
-    let put = reqwest::Client::new().put(&url_a).body(body_a.clone()).send().await.unwrap();
+    let put = reqwest::Client::new()
+        .put(&url_a)
+        .body(body_a.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status().as_u16(), 405, "wrong method");
 
-    assert_eq!(post(&url_a, "text/plain", body_a.clone()).await, 415, "wrong content type");
-    assert_eq!(post(&url_a, json, b"{\"requestId\": [".to_vec()).await, 400, "malformed JSON");
-    assert_eq!(post(&url_a, json, b"{\"requestId\":\"X\",\"status\":\"SUCCESS\"}".to_vec()).await, 400, "breaks the schema");
-    assert_eq!(post(&url_b, json, body_a.clone()).await, 409, "requestId of another query");
-    assert_eq!(post(&url_a, json, body_a.clone()).await, 200, "a replay is acknowledged");
+    assert_eq!(
+        post(&url_a, "text/plain", body_a.clone()).await,
+        415,
+        "wrong content type"
+    );
+    assert_eq!(
+        post(&url_a, json, b"{\"requestId\": [".to_vec()).await,
+        400,
+        "malformed JSON"
+    );
+    assert_eq!(
+        post(
+            &url_a,
+            json,
+            b"{\"requestId\":\"X\",\"status\":\"SUCCESS\"}".to_vec()
+        )
+        .await,
+        400,
+        "breaks the schema"
+    );
+    assert_eq!(
+        post(&url_b, json, body_a.clone()).await,
+        409,
+        "requestId of another query"
+    );
+    assert_eq!(
+        post(&url_a, json, body_a.clone()).await,
+        200,
+        "a replay is acknowledged"
+    );
 
     let after = figures(&scrape(h.exporter.web_addr).await);
     assert_eq!(before, after, "no figure changed");
     let samples = parse(&scrape(h.exporter.web_addr).await);
-    let outcome = |o: &str| counter(&samples, "infobip_billing_exporter_callbacks_total", ("outcome", o));
+    let outcome = |o: &str| {
+        counter(
+            &samples,
+            "infobip_billing_exporter_callbacks_total",
+            ("outcome", o),
+        )
+    };
     assert_eq!(outcome("unknown_token"), Decimal::from(2));
     assert_eq!(outcome("unknown_path"), Decimal::ONE);
     assert_eq!(outcome("method"), Decimal::from(2));
@@ -89,7 +140,14 @@ async fn hostile_callbacks_change_nothing() {
     assert_eq!(outcome("request_id_mismatch"), Decimal::ONE);
     assert_eq!(outcome("duplicate"), Decimal::ONE);
     // A settled query is not sent again because someone posted garbage to its URL.
-    assert!(h.exporter.shared.lock_pending().queries().iter().all(|q| q.state == QueryState::Done));
+    assert!(
+        h.exporter
+            .shared
+            .lock_pending()
+            .queries()
+            .iter()
+            .all(|q| q.state == QueryState::Done)
+    );
     h.stop().await;
 }
 
@@ -103,7 +161,9 @@ async fn stream_until_answered(url: &str, declared: Option<u64>) -> (String, u64
         Some(n) => format!("content-length: {n}\r\n"),
         None => "transfer-encoding: chunked\r\n".to_owned(),
     };
-    let head = format!("POST /{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n{length}\r\n");
+    let head = format!(
+        "POST /{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n{length}\r\n"
+    );
     stream.write_all(head.as_bytes()).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let chunk = vec![b' '; 16 * 1024];
@@ -113,7 +173,12 @@ async fn stream_until_answered(url: &str, declared: Option<u64>) -> (String, u64
         while sent < total {
             let frame = match declared {
                 Some(_) => chunk.clone(),
-                None => [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk.clone(), b"\r\n".to_vec()].concat(),
+                None => [
+                    format!("{:x}\r\n", chunk.len()).into_bytes(),
+                    chunk.clone(),
+                    b"\r\n".to_vec(),
+                ]
+                .concat(),
             };
             if writer.write_all(&frame).await.is_err() {
                 break;
@@ -125,7 +190,11 @@ async fn stream_until_answered(url: &str, declared: Option<u64>) -> (String, u64
     let reading = async {
         let mut buf = vec![0u8; 1024];
         let n = reader.read(&mut buf).await.unwrap();
-        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     };
     // The writer stops when the server closes the connection; either side may finish first.
     let (status, sent) = tokio::join!(reading, writing);
@@ -139,16 +208,27 @@ async fn oversized_bodies_are_refused_without_reading_them() {
     let before = figures(&scrape(h.exporter.web_addr).await);
     let (url, _) = delivered(&h)[0].clone();
 
-    let (status, _) = tokio::time::timeout(WAIT, stream_until_answered(&url, Some(1 << 30))).await.unwrap();
+    let (status, _) = tokio::time::timeout(WAIT, stream_until_answered(&url, Some(1 << 30)))
+        .await
+        .unwrap();
     assert!(status.contains("413"), "declared length: {status}");
-    let (status, sent) = tokio::time::timeout(WAIT, stream_until_answered(&url, None)).await.unwrap();
+    let (status, sent) = tokio::time::timeout(WAIT, stream_until_answered(&url, None))
+        .await
+        .unwrap();
     assert!(status.contains("413"), "chunked: {status}");
-    assert!(sent < 64 * 1024 * 1024, "stopped long before the 1 GiB end: {sent} bytes sent");
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "stopped long before the 1 GiB end: {sent} bytes sent"
+    );
 
     assert_eq!(before, figures(&scrape(h.exporter.web_addr).await));
     let samples = parse(&scrape(h.exporter.web_addr).await);
     assert_eq!(
-        counter(&samples, "infobip_billing_exporter_callbacks_total", ("outcome", "body_too_large")),
+        counter(
+            &samples,
+            "infobip_billing_exporter_callbacks_total",
+            ("outcome", "body_too_large")
+        ),
         Decimal::from(2)
     );
     h.stop().await;
@@ -162,8 +242,16 @@ async fn sources_outside_allowed_cidrs_are_refused() {
     .await;
     // The simulator posts from 127.0.0.1, outside the allowed network: every delivery refused.
     let mut stats = h.simulator.watch_stats();
-    tokio::time::timeout(WAIT, stats.wait_for(|s| s.callbacks_rejected >= 3)).await.unwrap().unwrap();
-    assert!(h.simulator.deliveries().iter().all(|d| d.status == Some(403)));
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.callbacks_rejected >= 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.simulator
+            .deliveries()
+            .iter()
+            .all(|d| d.status == Some(403))
+    );
     assert!(h.exporter.shared.snapshot().months.is_empty());
     h.stop().await;
 }

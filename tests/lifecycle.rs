@@ -79,6 +79,9 @@ async fn a_corrupt_state_file_is_set_aside_and_the_exporter_starts_fresh() {
         .collect();
     assert_eq!(set_aside.len(), 1, "{set_aside:?}");
     let kept = std::fs::read(h.state.path().join(&set_aside[0])).unwrap();
-    assert_eq!(kept, b"{\"version\": 1, \"targ", "the unreadable file is kept as it was");
+    assert_eq!(
+        kept, b"{\"version\": 1, \"targ",
+        "the unreadable file is kept as it was"
+    );
     h.stop().await;
 }

@@ -26,14 +26,21 @@ fn rss_kib() -> u64 {
 
 async fn accepted(h: &Harness) -> Decimal {
     let samples = parse(&scrape(h.exporter.web_addr).await);
-    counter(&samples, "infobip_billing_exporter_queries_total", ("outcome", "accepted"))
+    counter(
+        &samples,
+        "infobip_billing_exporter_queries_total",
+        ("outcome", "accepted"),
+    )
 }
 
 /// Polls the exporter's own count of accepted queries; a soak has no finer signal to wait on.
 async fn wait_accepted(h: &Harness, at_least: i64, within: Duration) {
     let deadline = Instant::now() + within;
     while accepted(h).await < Decimal::from(at_least) {
-        assert!(Instant::now() < deadline, "fewer than {at_least} queries accepted within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {at_least} queries accepted within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -61,7 +68,11 @@ async fn two_hundred_cycles_with_every_fault_at_20_percent() {
         "--malformed-callback-ratio",
         "0.2",
     ]);
-    let sim_url = Proc::wait_line(&sim.stdout, "listening on").split_whitespace().last().unwrap().to_owned();
+    let sim_url = Proc::wait_line(&sim.stdout, "listening on")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
     let options = SimulatorOptions {
         faults: Faults {
             drop_callback_ratio: 0.2,
@@ -99,9 +110,15 @@ async fn two_hundred_cycles_with_every_fault_at_20_percent() {
         .filter(|s| s.name.ends_with("_total") && !s.value.is_zero())
         .map(|s| format!("{}{:?}={}", s.name, s.labels, s.value))
         .collect();
-    println!("soak: RSS after {} cycles {rss_warm} KiB, after {CYCLES} cycles {rss_end} KiB", CYCLES / 10);
+    println!(
+        "soak: RSS after {} cycles {rss_warm} KiB, after {CYCLES} cycles {rss_end} KiB",
+        CYCLES / 10
+    );
     println!("soak: {}", outcomes.join("\nsoak: "));
     // Flat: the pending table and the ledger are bounded; allow allocator noise only.
-    assert!(rss_end <= rss_warm + 16 * 1024, "RSS grew from {rss_warm} KiB to {rss_end} KiB");
+    assert!(
+        rss_end <= rss_warm + 16 * 1024,
+        "RSS grew from {rss_warm} KiB to {rss_end} KiB"
+    );
     h.stop().await;
 }

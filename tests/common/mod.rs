@@ -363,7 +363,8 @@ impl Harness {
             .await
             .expect("exporter stops");
         self.state
-    }}
+    }
+}
 
 /// Month costs per (account, category, currency, month), summed over any optional dimensions.
 pub fn snapshot_months(
