@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode, header::CONTENT_LENGTH, header::CONTENT_TYPE};
+use http_body_util::BodyExt;
 
 use crate::exporter::Shared;
-use crate::infobip::result::{self, Outcome};
+use crate::infobip::result::{DecodeError, Decoded, Outcome, StreamDecoder};
 use crate::scheduler::{QueryState, wall_now};
 
 /// How long a callback that beat the `201` waits for its `requestId` to be recorded (A27).
@@ -25,7 +25,7 @@ pub async fn receive(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((target, token)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> StatusCode {
     let (status, outcome) = handle(&shared, peer, &target, &token, &headers, body).await;
     if status.is_success() {
@@ -58,7 +58,7 @@ async fn handle(
     target: &str,
     token: &str,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> (StatusCode, &'static str) {
     let allowed = &shared.callback_cidrs;
     if !allowed.is_empty() && !allowed.iter().any(|net| net.contains(&peer.ip())) {
@@ -78,18 +78,18 @@ async fn handle(
     if !is_json {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type");
     }
-    // The body limit stops reading at `callback.max_body`; a declared larger length is refused
-    // before any of it is read.
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
-        }
-        Err(_) => return (StatusCode::BAD_REQUEST, "body_unreadable"),
-    };
-    let decoded = match result::decode(&body, &shared.metric_model.dimensions) {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.callback_max_body as u64) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    }
+    let decoded = match read_streaming(shared, body).await {
         Ok(decoded) => decoded,
-        Err(err) => {
+        Err(Unusable::TooLarge) => return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        Err(Unusable::Unreadable) => return (StatusCode::BAD_REQUEST, "body_unreadable"),
+        Err(Unusable::Decode(err)) => {
             if query.state == QueryState::Sent {
                 tracing::warn!(target = %target, month = %query.month, "unusable callback body, the query will be sent again: {err}");
                 mark(shared, token, QueryState::Failed);
@@ -151,6 +151,30 @@ async fn handle(
             (StatusCode::OK, "failed_result")
         }
     }
+}
+
+enum Unusable {
+    TooLarge,
+    Unreadable,
+    Decode(DecodeError),
+}
+
+/// Decodes the body as it arrives, never holding more than one network frame of it, and stops
+/// reading once it passes `callback.max_body`.
+async fn read_streaming(shared: &Shared, mut body: Body) -> Result<Decoded, Unusable> {
+    let mut decoder = StreamDecoder::new(&shared.metric_model.dimensions);
+    let mut read = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Unusable::Unreadable)?;
+        if let Some(data) = frame.data_ref() {
+            read += data.len();
+            if read > shared.callback_max_body {
+                return Err(Unusable::TooLarge);
+            }
+            decoder.feed(data).map_err(Unusable::Decode)?;
+        }
+    }
+    decoder.finish().map_err(Unusable::Decode)
 }
 
 fn mark(shared: &Shared, token: &str, state: QueryState) {

@@ -1,4 +1,5 @@
-//! The command line: `run` (the daemon), `demo`, `simulator`, `check-config`.
+//! The command line: `run` (the daemon), `demo`, `simulator`, `check-config`, the one-shot
+//! `query` and `backfill`, and `completions`/`man` generated from these definitions.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -6,14 +7,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::SystemClock;
+use crate::backfill::BackfillArgs;
+use crate::calendar::{Clock, SystemClock};
 use crate::config::{ApiKey, Config};
+use crate::query::QueryArgs;
 use crate::simulator::SimulatorArgs;
-use crate::{demo, exporter, simulator};
+use crate::{backfill, demo, exporter, oneshot, query, simulator};
 
 /// Exports Infobip Billing Usage API costs as Prometheus metrics.
 #[derive(Debug, Parser)]
@@ -39,11 +42,30 @@ pub enum Command {
     },
     /// Serve a simulated Infobip Billing Usage API.
     Simulator(SimulatorArgs),
-    /// Validate a configuration file: exit 0 when valid, else print every problem and exit 1.
+    /// Validate a configuration file and reach every target (DNS, TLS, API key): exit 0 when
+    /// all is well, else print every problem and exit 1.
     CheckConfig {
         /// The YAML configuration file.
         #[arg(long, env = "INFOBIP_EXPORTER_CONFIG", value_name = "FILE")]
         config: PathBuf,
+        /// Only check the file; do not contact the targets.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Run one Billing Usage query and print the rows with per-currency totals.
+    Query(Box<QueryArgs>),
+    /// Write every complete day in retention as OpenMetrics for
+    /// `promtool tsdb create-blocks-from openmetrics`.
+    Backfill(Box<BackfillArgs>),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per subcommand into a directory.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -57,7 +79,61 @@ pub async fn dispatch(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<E
         Command::Simulator(args) => simulator::run_simulator(args, shutdown)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::CheckConfig { config } => Ok(check_config(&config)),
+        Command::CheckConfig { config, offline } => Ok(check_config(&config, offline).await),
+        Command::Query(args) => {
+            let text = query::run(*args, &SystemClock, shutdown).await?;
+            print_out(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backfill(args) => {
+            let out = args.out.clone();
+            let summary = backfill::run(*args, &SystemClock, shutdown).await?;
+            let last = summary
+                .days
+                .until
+                .previous_day()
+                .unwrap_or(summary.days.until);
+            eprintln!(
+                "wrote {} samples for {} to {} to {}",
+                summary.samples,
+                summary.days.since,
+                last,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let name = cmd.get_name().to_owned();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, name, &mut script);
+            print_out(&script)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir } => {
+            match out_dir {
+                Some(dir) => clap_mangen::generate_to(Cli::command(), &dir)
+                    .with_context(|| format!("cannot write man pages to {}", dir.display()))?,
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(Cli::command())
+                        .render(&mut page)
+                        .context("cannot render the man page")?;
+                    print_out(&page)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) ends the output quietly.
+fn print_out(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
     }
 }
 
@@ -95,7 +171,7 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_config(path: &Path) -> ExitCode {
+async fn check_config(path: &Path, offline: bool) -> ExitCode {
     let problems: Vec<String> = match Config::load(path) {
         Ok(config) => config
             .missing_secrets()
@@ -104,13 +180,53 @@ fn check_config(path: &Path) -> ExitCode {
             .collect(),
         Err(err) => err.problems(),
     };
-    if problems.is_empty() {
-        println!("{}: valid", path.display());
+    if !problems.is_empty() {
+        eprintln!("{}: {} problem(s)", path.display(), problems.len());
+        for problem in problems {
+            eprintln!("  {problem}");
+        }
+        return ExitCode::FAILURE;
+    }
+    println!("{}: valid", path.display());
+    if offline {
         return ExitCode::SUCCESS;
     }
-    eprintln!("{}: {} problem(s)", path.display(), problems.len());
-    for problem in problems {
-        eprintln!("  {problem}");
+    // Loaded and resolved a moment ago; a failure now (file changed) is reported per target.
+    let Ok(config) = Config::load(path) else {
+        eprintln!("{}: changed while being checked", path.display());
+        return ExitCode::FAILURE;
+    };
+    let mut failed = 0;
+    for target in &config.targets {
+        let result = match target.api_key.resolve() {
+            Ok(key) => {
+                let callback = format!(
+                    "{}/callback/{}/check-config",
+                    config.callback.public_url, target.name
+                );
+                oneshot::probe(&target.base_url, &key, &callback, SystemClock.today())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(p) => println!(
+                "target {}: reachable at {}{}, key accepted (the empty probe query got {})",
+                target.name,
+                p.address,
+                if p.tls { " over TLS" } else { "" },
+                p.status
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("target {}: FAILED: {e}", target.name);
+            }
+        }
     }
-    ExitCode::FAILURE
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

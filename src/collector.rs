@@ -1,18 +1,13 @@
 //! Encodes the current ledger snapshot as Prometheus text (0.0.4) or OpenMetrics. Nothing here
-//! calls Infobip: a scrape only reads the immutable snapshot that the last result produced.
+//! calls Infobip: a scrape only reads the immutable snapshot that the last result produced, whose
+//! data metrics were encoded once, when it was built; a scrape copies that text and appends the
+//! exporter's own metrics.
 
-use std::sync::Arc;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use tokio::sync::watch;
 
-use crate::ledger::{BudgetSeries, CostSeries, Snapshot};
+use crate::ledger::{CostSeries, Snapshot};
 
 pub const PREFIX: &str = "infobip_billing";
 
@@ -47,21 +42,24 @@ are final), 0 before. Cached from the last Billing Usage API result.";
 const ACCOUNT_INFO_HELP: &str = "Joins an account name to its stable ACCOUNT_KEY; the value is \
 always 1. Cached from the last Billing Usage API result.";
 
+/// Every data metric: (name without the prefix, HELP), in exposition order.
+const DATA_METRICS: [(&str, &str); 8] = [
+    ("cost", COST_HELP),
+    ("month_cost", MONTH_COST_HELP),
+    ("quantity", QUANTITY_HELP),
+    ("month_forecast_cost", FORECAST_HELP),
+    ("budget", BUDGET_HELP),
+    ("budget_used_ratio", BUDGET_USED_HELP),
+    ("month_finalized", FINALIZED_HELP),
+    ("account_info", ACCOUNT_INFO_HELP),
+];
+
 /// Every data metric: (full name, HELP), in exposition order. OTLP registers one instrument each.
 pub fn data_metrics() -> Vec<(String, &'static str)> {
-    [
-        ("cost", COST_HELP),
-        ("month_cost", MONTH_COST_HELP),
-        ("quantity", QUANTITY_HELP),
-        ("month_forecast_cost", FORECAST_HELP),
-        ("budget", BUDGET_HELP),
-        ("budget_used_ratio", BUDGET_USED_HELP),
-        ("month_finalized", FINALIZED_HELP),
-        ("account_info", ACCOUNT_INFO_HELP),
-    ]
-    .into_iter()
-    .map(|(name, help)| (format!("{PREFIX}_{name}"), help))
-    .collect()
+    DATA_METRICS
+        .iter()
+        .map(|(name, help)| (format!("{PREFIX}_{name}"), *help))
+        .collect()
 }
 
 /// One metric family as both /metrics and OTLP export it.
@@ -80,161 +78,221 @@ pub struct Point {
     pub value: f64,
 }
 
-/// Every data metric of a snapshot, in exposition order. Families without series are left out.
-pub fn families(snapshot: &Snapshot) -> Vec<Family> {
-    let dims = &snapshot.dimension_labels;
-    let mut out = vec![
-        costs("cost", COST_HELP, "day", &snapshot.days, dims),
-        costs(
-            "month_cost",
-            MONTH_COST_HELP,
-            "month",
-            &snapshot.months,
-            dims,
-        ),
-        costs("quantity", QUANTITY_HELP, "day", &snapshot.quantities, dims),
-        costs(
-            "month_forecast_cost",
-            FORECAST_HELP,
-            "month",
-            &snapshot.forecasts,
-            dims,
-        ),
-    ];
-    let budget_labels = |b: &BudgetSeries| {
-        let mut labels = vec![label("budget", &b.name), label("currency", &b.currency)];
-        labels.extend(b.matcher.iter().map(|(k, v)| label(k, v)));
-        labels
-    };
-    out.push(family(
-        "budget",
-        BUDGET_HELP,
-        snapshot.budgets.iter().map(|b| Point {
-            labels: budget_labels(b),
-            value: to_f64(b.monthly),
-        }),
-    ));
-    out.push(family(
-        "budget_used_ratio",
-        BUDGET_USED_HELP,
-        snapshot.budgets.iter().map(|b| Point {
-            labels: vec![label("budget", &b.name), label("currency", &b.currency)],
-            value: to_f64(b.used_ratio()),
-        }),
-    ));
-    out.push(family(
-        "month_finalized",
-        FINALIZED_HELP,
-        snapshot
-            .finalized
-            .iter()
-            .map(|(target, month, done)| Point {
-                labels: vec![label("target", target), label("month", &month.to_string())],
-                value: if *done { 1.0 } else { 0.0 },
-            }),
-    ));
-    out.push(family(
-        "account_info",
-        ACCOUNT_INFO_HELP,
-        snapshot
-            .accounts
-            .iter()
-            .map(|(target, account, key)| Point {
-                labels: vec![
-                    label("target", target),
-                    label("account", account),
-                    label("account_key", key),
-                ],
-                value: 1.0,
-            }),
-    ));
-    out.retain(|f| !f.points.is_empty());
-    out
+/// Receives the data metrics of a snapshot from [`visit`]: a family, then per series its labels
+/// in order and its value. [`families`] (OTLP) and [`encode`] (/metrics) are both sinks, so the
+/// label names, their order and the values cannot drift between the two.
+trait Sink {
+    /// Starts a family that has at least one series; `name` is without the prefix.
+    fn family(&mut self, name: &'static str, help: &'static str);
+    fn label(&mut self, name: &str, value: &str);
+    /// Ends the series whose labels came before.
+    fn value(&mut self, value: f64);
 }
 
-fn label(name: &str, value: &str) -> (String, String) {
-    (name.to_owned(), value.to_owned())
+/// Walks every data metric of a snapshot, in exposition order. Families without series are left
+/// out.
+fn visit(snapshot: &Snapshot, sink: &mut impl Sink) {
+    let [
+        cost,
+        month_cost,
+        quantity,
+        forecast,
+        budget,
+        used,
+        finalized,
+        accounts,
+    ] = DATA_METRICS;
+    let dims = &snapshot.dimension_labels;
+    costs(sink, cost, "day", &snapshot.days, dims);
+    costs(sink, month_cost, "month", &snapshot.months, dims);
+    costs(sink, quantity, "day", &snapshot.quantities, dims);
+    costs(sink, forecast, "month", &snapshot.forecasts, dims);
+    if !snapshot.budgets.is_empty() {
+        sink.family(budget.0, budget.1);
+        for b in &snapshot.budgets {
+            sink.label("budget", &b.name);
+            sink.label("currency", &b.currency);
+            for (k, v) in &b.matcher {
+                sink.label(k, v);
+            }
+            sink.value(to_f64(b.monthly));
+        }
+        sink.family(used.0, used.1);
+        for b in &snapshot.budgets {
+            sink.label("budget", &b.name);
+            sink.label("currency", &b.currency);
+            sink.value(to_f64(b.used_ratio()));
+        }
+    }
+    if !snapshot.finalized.is_empty() {
+        sink.family(finalized.0, finalized.1);
+        for (target, month, done) in &snapshot.finalized {
+            sink.label("target", target);
+            sink.label("month", &month.to_string());
+            sink.value(if *done { 1.0 } else { 0.0 });
+        }
+    }
+    if !snapshot.accounts.is_empty() {
+        sink.family(accounts.0, accounts.1);
+        for (target, account, key) in &snapshot.accounts {
+            sink.label("target", target);
+            sink.label("account", account);
+            sink.label("account_key", key);
+            sink.value(1.0);
+        }
+    }
+}
+
+fn costs(
+    sink: &mut impl Sink,
+    (name, help): (&'static str, &'static str),
+    period_label: &str,
+    series: &[CostSeries],
+    dimension_labels: &[String],
+) {
+    if series.is_empty() {
+        return;
+    }
+    sink.family(name, help);
+    for s in series {
+        sink.label("target", &s.target);
+        sink.label("account", &s.account);
+        sink.label("category", &s.category);
+        sink.label("channel", &s.channel);
+        sink.label("currency", &s.currency);
+        if let Some(unit) = &s.unit {
+            sink.label("unit", unit);
+        }
+        for (k, v) in dimension_labels.iter().zip(&s.dimensions) {
+            sink.label(k, v);
+        }
+        sink.label(period_label, &s.period);
+        if let Some(status) = s.status {
+            sink.label("status", status.as_str());
+        }
+        sink.value(to_f64(s.value));
+    }
 }
 
 fn to_f64(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
 }
 
-fn family(name: &str, help: &'static str, points: impl Iterator<Item = Point>) -> Family {
-    Family {
-        name: format!("{PREFIX}_{name}"),
-        help,
-        points: points.collect(),
+/// Every data metric of a snapshot, in exposition order. Families without series are left out.
+pub fn families(snapshot: &Snapshot) -> Vec<Family> {
+    #[derive(Default)]
+    struct Families {
+        out: Vec<Family>,
+        labels: Vec<(String, String)>,
     }
-}
-
-fn costs(
-    name: &str,
-    help: &'static str,
-    period_label: &str,
-    series: &[CostSeries],
-    dimension_labels: &[String],
-) -> Family {
-    family(
-        name,
-        help,
-        series.iter().map(|s| {
-            let mut labels = vec![
-                label("target", &s.target),
-                label("account", &s.account),
-                label("category", &s.category),
-                label("channel", &s.channel),
-                label("currency", &s.currency),
-            ];
-            if let Some(unit) = &s.unit {
-                labels.push(label("unit", unit));
-            }
-            labels.extend(
-                dimension_labels
-                    .iter()
-                    .zip(&s.dimensions)
-                    .map(|(k, v)| label(k, v)),
-            );
-            labels.push(label(period_label, &s.period));
-            if let Some(status) = s.status {
-                labels.push(label("status", status.as_str()));
-            }
-            Point {
-                labels,
-                value: to_f64(s.value),
-            }
-        }),
-    )
-}
-
-/// Reads the latest snapshot at scrape time.
-#[derive(Debug)]
-pub struct SnapshotCollector {
-    snapshot: watch::Receiver<Arc<Snapshot>>,
-}
-
-impl SnapshotCollector {
-    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
-        Self { snapshot }
-    }
-}
-
-impl Collector for SnapshotCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snapshot = Arc::clone(&self.snapshot.borrow());
-        for f in families(&snapshot) {
-            let mut metric = encoder.encode_descriptor(&f.name, f.help, None, MetricType::Gauge)?;
-            for point in &f.points {
-                let labels: Vec<(&str, &str)> = point
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                ConstGauge::new(point.value).encode(metric.encode_family(&labels)?)?;
+    impl Sink for Families {
+        fn family(&mut self, name: &'static str, help: &'static str) {
+            self.out.push(Family {
+                name: format!("{PREFIX}_{name}"),
+                help,
+                points: Vec::new(),
+            });
+        }
+        fn label(&mut self, name: &str, value: &str) {
+            self.labels.push((name.to_owned(), value.to_owned()));
+        }
+        fn value(&mut self, value: f64) {
+            let labels = std::mem::take(&mut self.labels);
+            if let Some(family) = self.out.last_mut() {
+                family.points.push(Point { labels, value });
             }
         }
-        Ok(())
     }
+    let mut sink = Families::default();
+    visit(snapshot, &mut sink);
+    sink.out
+}
+
+/// The data metrics of a snapshot as exposition text, encoded once when the snapshot is built so
+/// that a scrape only copies it (see [`render`]).
+///
+/// The same text is valid Prometheus text 0.0.4 and OpenMetrics: every family is a gauge, label
+/// values are escaped alike in both, and no HELP text holds a character either format escapes.
+pub fn encode(snapshot: &Snapshot) -> String {
+    struct Text {
+        out: String,
+        name: &'static str,
+        /// Whether the current series' `{` is written.
+        open: bool,
+    }
+    impl Text {
+        fn push_name(&mut self) {
+            self.out.push_str(PREFIX);
+            self.out.push('_');
+            self.out.push_str(self.name);
+        }
+    }
+    impl Sink for Text {
+        fn family(&mut self, name: &'static str, help: &'static str) {
+            self.name = name;
+            self.out.push_str("# HELP ");
+            self.push_name();
+            self.out.push(' ');
+            self.out.push_str(help);
+            self.out.push_str("\n# TYPE ");
+            self.push_name();
+            self.out.push_str(" gauge\n");
+        }
+        fn label(&mut self, name: &str, value: &str) {
+            if self.open {
+                self.out.push(',');
+            } else {
+                self.push_name();
+                self.out.push('{');
+                self.open = true;
+            }
+            self.out.push_str(name);
+            self.out.push_str("=\"");
+            push_escaped(&mut self.out, value);
+            self.out.push('"');
+        }
+        fn value(&mut self, value: f64) {
+            if self.open {
+                self.out.push('}');
+            } else {
+                self.push_name();
+            }
+            self.open = false;
+            self.out.push(' ');
+            // dtoa, as prometheus-client formats gauges: `1.0`, `2.42`.
+            match value {
+                v if v.is_finite() => self.out.push_str(dtoa::Buffer::new().format_finite(v)),
+                v if v.is_nan() => self.out.push_str("NaN"),
+                v if v > 0.0 => self.out.push_str("+Inf"),
+                _ => self.out.push_str("-Inf"),
+            }
+            self.out.push('\n');
+        }
+    }
+    let mut sink = Text {
+        out: String::new(),
+        name: "",
+        open: false,
+    };
+    visit(snapshot, &mut sink);
+    // Growth by doubling can leave up to half of a large text unused for the snapshot's life.
+    sink.out.shrink_to_fit();
+    sink.out
+}
+
+/// Escapes a label value as both text formats do (`\\`, `\"`, `\n`).
+fn push_escaped(out: &mut String, value: &str) {
+    let mut rest = value;
+    while let Some(i) = rest.find(['\\', '"', '\n']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
 /// The exposition formats a scrape can ask for.
@@ -262,11 +320,122 @@ impl Format {
     }
 }
 
-pub fn render(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
-    let mut out = String::with_capacity(64 * 1024);
+/// The scrape response: the snapshot's data metrics as encoded when it was built, then the
+/// exporter's own metrics from `registry`.
+pub fn render(
+    snapshot: &Snapshot,
+    registry: &Registry,
+    format: Format,
+) -> Result<String, std::fmt::Error> {
+    let mut out = String::with_capacity(snapshot.exposition.len() + 16 * 1024);
+    out.push_str(&snapshot.exposition);
     match format {
         Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?,
         Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{BudgetSeries, Status};
+    use prometheus_client::collector::Collector;
+    use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+    use prometheus_client::metrics::MetricType;
+    use prometheus_client::metrics::gauge::ConstGauge;
+
+    /// The families through prometheus-client's own encoders: what /metrics served before the
+    /// data metrics were pre-encoded, and the reference they must still match byte for byte.
+    #[derive(Debug)]
+    struct Reference(Vec<Family>);
+
+    impl Collector for Reference {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            for f in &self.0 {
+                let mut metric =
+                    encoder.encode_descriptor(&f.name, f.help, None, MetricType::Gauge)?;
+                for point in &f.points {
+                    let labels: Vec<(&str, &str)> = point
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    ConstGauge::new(point.value).encode(metric.encode_family(&labels)?)?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn series(account: &str, value: &str, unit: Option<&str>) -> CostSeries {
+        CostSeries {
+            target: "eu".into(),
+            account: account.into(),
+            category: "SMS".into(),
+            channel: "sms".into(),
+            currency: "EUR".into(),
+            unit: unit.map(Into::into),
+            dimensions: vec!["A2P".into()],
+            period: "2026-11-02".into(),
+            status: Some(Status::Provisional),
+            value: value.parse().unwrap(),
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let odd = "Acme \"Retail\" \\ EU\nline two";
+        let mut s = Snapshot {
+            dimension_labels: vec!["traffic_type".into()],
+            days: vec![
+                series(odd, "86.69", None),
+                series("B", "1", None),
+                series("C", "-0.10", None),
+                series("D", "12345678901234567890.5", None),
+                series("E", "0.000000001", None),
+            ],
+            months: vec![series("B", "1000000", None)],
+            quantities: vec![series("B", "12040", Some("message part"))],
+            forecasts: vec![CostSeries {
+                status: None,
+                ..series("B", "33.333", None)
+            }],
+            budgets: vec![BudgetSeries {
+                name: "sms".into(),
+                currency: "EUR".into(),
+                matcher: vec![("channel", "sms".into())],
+                monthly: "500".parse().unwrap(),
+                used: "12.5".parse().unwrap(),
+            }],
+            finalized: vec![("eu".into(), "2026-11".parse().unwrap(), true)],
+            accounts: vec![("eu".into(), odd.into(), "K".into())],
+            ..Snapshot::default()
+        };
+        s.exposition = encode(&s);
+        s
+    }
+
+    #[test]
+    fn encodes_byte_for_byte_as_prometheus_client_in_both_formats() {
+        let snap = snapshot();
+        let mut reference = Registry::default();
+        reference.register_collector(Box::new(Reference(families(&snap))));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &reference).unwrap();
+        let mut open = String::new();
+        prometheus_client::encoding::text::encode(&mut open, &reference).unwrap();
+
+        let empty = Registry::default();
+        assert_eq!(render(&snap, &empty, Format::Text).unwrap(), text);
+        assert_eq!(render(&snap, &empty, Format::OpenMetrics).unwrap(), open);
+        assert!(text.contains(r#"account="Acme \"Retail\" \\ EU\nline two""#));
+        assert_eq!(families(&snap).len(), DATA_METRICS.len());
+    }
+
+    #[test]
+    fn help_texts_need_no_escaping_in_either_format() {
+        for (name, help) in DATA_METRICS {
+            assert!(!help.contains(['\\', '"', '\n']), "{name}");
+        }
+    }
 }

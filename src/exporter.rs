@@ -10,7 +10,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::{Clock, DayRange, retention_start};
-use crate::collector::SnapshotCollector;
 use crate::config::{ApiKey, Config, MetricsConfig};
 use crate::infobip::client::Client;
 use crate::infobip::model::BillingUsageAggregate;
@@ -213,10 +212,9 @@ pub fn start(
         }
     };
     let metrics = SelfMetrics::default();
-    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (snapshot_tx, _) = watch::channel(Arc::new(Snapshot::default()));
     let mut registry = Registry::default();
     metrics.register(&mut registry, &target_names);
-    registry.register_collector(Box::new(SnapshotCollector::new(snapshot_rx)));
     let shared = Arc::new(Shared {
         clock,
         interval: config.interval,

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use time::Date;
 
 use crate::calendar::{DayRange, YearMonth, retention_months};
+use crate::collector;
 use crate::config::BudgetConfig;
 use crate::infobip::model::NOT_APPLICABLE;
 
@@ -270,6 +271,9 @@ pub struct Snapshot {
     pub results_applied: u64,
     /// Series the `max_series` cap folded into `other` while building this snapshot.
     pub rolled_up: u64,
+    /// The data metrics as exposition text, encoded once here by [`collector::encode`] so that
+    /// a scrape only copies it.
+    pub exposition: String,
 }
 
 /// One exported series: `period` is a day (`2026-11-26`) or a month (`2026-11`).
@@ -336,6 +340,9 @@ impl Snapshot {
             let mut months: BTreeMap<YearMonth, BTreeMap<SeriesKey, Decimal>> = BTreeMap::new();
             // Month-to-date of the current month over complete days (before today) only.
             let mut complete: BTreeMap<SeriesKey, Decimal> = BTreeMap::new();
+            // Keyed without account_key, so facts that differ only in it share a series, and in
+            // the order the series are exported (day last).
+            let mut quantities: BTreeMap<(SeriesKey, Date), Decimal> = BTreeMap::new();
             let mut accounts = std::collections::BTreeSet::new();
             for (day, facts) in &tl.days {
                 let month = YearMonth::of(*day);
@@ -371,9 +378,7 @@ impl Snapshot {
                             Some(key.unit.clone()),
                             key.dimensions.clone(),
                         );
-                        let q = amount.quantity;
-                        s.quantities
-                            .push(series(target, quantity_key, day, status, q));
+                        *quantities.entry((quantity_key, *day)).or_default() += amount.quantity;
                     }
                 }
                 if in_window {
@@ -384,6 +389,11 @@ impl Snapshot {
                     );
                 }
             }
+            s.quantities
+                .extend(quantities.into_iter().map(|((k, day), q)| {
+                    let status = Some(tl.status_of(YearMonth::of(day)));
+                    series(target, k, &day, status, q)
+                }));
             if let Some(mtd) = months.get(&current) {
                 let elapsed = i64::from(view.today.day()) - 1;
                 s.forecasts.extend(mtd.iter().map(|(k, cost)| {
@@ -417,8 +427,6 @@ impl Snapshot {
             .iter()
             .map(|b| budget(b, &s.months, &current.to_string()))
             .collect();
-        // Facts that differ only in account_key share a quantity series.
-        s.quantities = merge(std::mem::take(&mut s.quantities));
         let max = view.max_series;
         for family in [
             &mut s.days,
@@ -430,6 +438,7 @@ impl Snapshot {
             *family = capped;
             s.rolled_up += rolled;
         }
+        s.exposition = collector::encode(&s);
         Arc::new(s)
     }
 }
@@ -460,20 +469,6 @@ fn series(
         status,
         value,
     }
-}
-
-/// Sums series whose labels are all equal (several facts per unit and day).
-fn merge(series: Vec<CostSeries>) -> Vec<CostSeries> {
-    let mut sums: BTreeMap<CostSeries, Decimal> = BTreeMap::new();
-    for s in series {
-        *sums.entry(without_value(&s)).or_default() += s.value;
-    }
-    sums.into_iter()
-        .map(|(mut s, value)| {
-            s.value = value;
-            s
-        })
-        .collect()
 }
 
 /// Projected month-end cost: the average of the complete days (every day before today, days

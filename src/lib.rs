@@ -14,8 +14,12 @@
 //! - [`server`]: the internal web listener and the public callback listener.
 //! - [`simulator`]: a Billing Usage API simulator for tests and the demo.
 //! - [`demo`]: simulator and exporter wired on loopback.
+//! - [`oneshot`]: target selection and the short-lived callback listener of one-shot commands.
+//! - [`query`]: one Billing Usage query from the terminal, as a table, CSV or JSON.
+//! - [`backfill`]: the retention window as OpenMetrics for `promtool tsdb create-blocks-from`.
 #![forbid(unsafe_code)]
 
+pub mod backfill;
 pub mod calendar;
 pub mod callback;
 pub mod cli;
@@ -25,7 +29,9 @@ pub mod demo;
 pub mod exporter;
 pub mod infobip;
 pub mod ledger;
+pub mod oneshot;
 pub mod otlp;
+pub mod query;
 pub mod scheduler;
 pub mod selfmetrics;
 pub mod server;

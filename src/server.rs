@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,15 +24,15 @@ pub fn web_router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// The callback body is streamed and its size limit enforced while decoding, so axum's own
+/// buffering limit does not apply here.
 pub fn callback_router(shared: Arc<Shared>) -> Router {
-    let limit = shared.callback_max_body;
     Router::new()
         .route(
             "/callback/{target}/{token}",
             post(callback::receive).fallback(callback::wrong_method),
         )
         .fallback(callback::unknown_path)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
 }
 
@@ -54,7 +54,7 @@ pub async fn serve(
 
 async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    match collector::render(&shared.registry, format) {
+    match collector::render(&shared.snapshot(), &shared.registry, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(err) => {
             tracing::error!("encoding metrics failed: {err}");

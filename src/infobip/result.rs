@@ -1,12 +1,18 @@
-//! Decodes a callback body (`BillingUsageResult`) into ledger facts. Columns are found by
-//! `columnName`, never by position (reference A10); cells are read from the raw JSON text so
-//! money is exact (A16) and strings are borrowed from the body.
+//! Decodes a callback body (`BillingUsageResult`) into ledger facts, as the body arrives.
+//!
+//! Bodies run to hundreds of MiB, so they are never held whole: a [`StreamDecoder`] is fed
+//! chunks, splits the `response.rows` array into rows as it goes and aggregates each row
+//! straight into the facts, while the small rest of the document (the "skeleton": requestId,
+//! status, period, columns, metadata) is kept and read with serde at the end. Memory is the
+//! facts plus one row, whatever the body size. Columns are found by `columnName`, never by
+//! position (reference A10); cells are read from their raw JSON text so money is exact (A16).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use time::Date;
 
 use super::model::{
     BillingUsageAggregate, BillingUsageMetadata, DateTimeInterval, NOT_APPLICABLE,
@@ -65,201 +71,499 @@ impl DecodeError {
     }
 }
 
+/// The document without its rows.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireResult<'a> {
+struct Skeleton {
     request_id: String,
     status: QueryAggregateDataStatus,
     #[serde(default)]
     failure_message: Option<String>,
-    #[serde(default, borrow)]
-    response: Option<WireResponse<'a>>,
+    #[serde(default)]
+    response: Option<SkeletonResponse>,
     #[serde(default)]
     metadata: Option<BillingUsageMetadata>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireResponse<'a> {
+struct SkeletonResponse {
     requested_period: DateTimeInterval,
     total_rows: i64,
-    columns: Vec<WireColumn<'a>>,
-    #[serde(borrow)]
-    rows: Vec<Vec<&'a RawValue>>,
+    columns: Vec<WireColumn>,
+    /// Always empty here: the decoder took the rows out.
+    #[serde(rename = "rows")]
+    _rows: [(); 0],
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireColumn<'a> {
-    #[serde(borrow)]
-    column_name: std::borrow::Cow<'a, str>,
+struct WireColumn {
+    column_name: String,
 }
 
 /// Column names this exporter reads. The time column is `DAY`; `DATE` and `USAGE_DAY` are
 /// accepted too, since no billing source shows its name (reference A5).
 const DAY_COLUMNS: [&str; 3] = ["DAY", "DATE", "USAGE_DAY"];
 
+/// Where each needed value sits in a row, found once per result.
 struct Columns {
+    width: usize,
     day: usize,
-    account: Option<usize>,
-    account_key: Option<usize>,
-    category: Option<usize>,
-    unit: Option<usize>,
-    quantity: Option<usize>,
     total: usize,
-    currency: usize,
-    /// The optional dimensions asked for, in config order; a missing column reads `N/A`.
-    dimensions: Vec<(&'static str, Option<usize>)>,
+    quantity: Option<usize>,
+    /// The parts of a fact's key after the day: account, account key, category, currency,
+    /// unit, then the optional dimensions in config order; `None` reads `N/A`.
+    key: Vec<(&'static str, Option<usize>)>,
 }
 
+const CURRENCY_AT: usize = 3;
+
 impl Columns {
-    fn find(
-        columns: &[WireColumn<'_>],
-        dimensions: &[BillingUsageAggregate],
-    ) -> Result<Self, DecodeError> {
+    fn find(columns: &[WireColumn], dimensions: &[BillingUsageAggregate]) -> Result<Self, DecodeError> {
         let index: HashMap<&str, usize> = columns
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.column_name.as_ref(), i))
+            .map(|(i, c)| (c.column_name.as_str(), i))
             .collect();
         let get = |name: &str| index.get(name).copied();
         let day = DAY_COLUMNS.iter().find_map(|n| get(n));
         if let Some(alias) = DAY_COLUMNS[1..].iter().find(|n| get(n).is_some()) {
             if get("DAY").is_none() {
-                tracing::warn!(
-                    column = alias,
-                    "time column is not named DAY; reading it as the day"
-                );
+                tracing::warn!(column = alias, "time column is not named DAY; reading it as the day");
             }
         }
+        let day = day.ok_or(DecodeError::MissingColumn("DAY"))?;
+        let total = get("TOTAL_PER_UNIT").ok_or(DecodeError::MissingColumn("TOTAL_PER_UNIT"))?;
+        let currency = get("CURRENCY").ok_or(DecodeError::MissingColumn("CURRENCY"))?;
+        let mut key = vec![
+            ("ACCOUNT_NAME", get("ACCOUNT_NAME")),
+            ("ACCOUNT_KEY", get("ACCOUNT_KEY")),
+            ("CATEGORY_CODE", get("CATEGORY_CODE")),
+            ("CURRENCY", Some(currency)),
+            ("UNIT_TYPE", get("UNIT_TYPE")),
+        ];
+        key.extend(dimensions.iter().map(|d| (d.as_str(), get(d.as_str()))));
+        debug_assert_eq!(key[CURRENCY_AT].0, "CURRENCY");
         Ok(Self {
-            day: day.ok_or(DecodeError::MissingColumn("DAY"))?,
-            account: get("ACCOUNT_NAME"),
-            account_key: get("ACCOUNT_KEY"),
-            category: get("CATEGORY_CODE"),
-            unit: get("UNIT_TYPE"),
+            width: columns.len(),
+            day,
+            total,
             quantity: get("QUANTITY"),
-            total: get("TOTAL_PER_UNIT").ok_or(DecodeError::MissingColumn("TOTAL_PER_UNIT"))?,
-            currency: get("CURRENCY").ok_or(DecodeError::MissingColumn("CURRENCY"))?,
-            dimensions: dimensions
-                .iter()
-                .map(|d| (d.as_str(), get(d.as_str())))
-                .collect(),
+            key,
         })
     }
 }
 
-/// Decodes and aggregates one callback body; `dimensions` are the optional dimensions that
-/// become part of each fact's key.
+/// Decodes and aggregates one whole callback body; `dimensions` are the optional dimensions
+/// that become part of each fact's key.
 pub fn decode(body: &[u8], dimensions: &[BillingUsageAggregate]) -> Result<Decoded, DecodeError> {
-    let wire: WireResult<'_> =
-        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
-    let outcome = match wire.status {
-        QueryAggregateDataStatus::Success => {
-            let response = wire.response.ok_or(DecodeError::MissingResponse)?;
-            Outcome::Success(usage(response, wire.metadata, dimensions)?)
-        }
-        QueryAggregateDataStatus::Failed => Outcome::Failed {
-            message: wire.failure_message.unwrap_or_default(),
-        },
-        QueryAggregateDataStatus::Unknown => Outcome::Failed {
-            message: "result status is neither SUCCESS nor FAILED".into(),
-        },
-    };
-    Ok(Decoded {
-        request_id: wire.request_id,
-        outcome,
-    })
+    let mut decoder = StreamDecoder::new(dimensions);
+    decoder.feed(body)?;
+    decoder.finish()
 }
 
-fn usage(
-    response: WireResponse<'_>,
-    metadata: Option<BillingUsageMetadata>,
-    dimensions: &[BillingUsageAggregate],
-) -> Result<Usage, DecodeError> {
-    let columns = Columns::find(&response.columns, dimensions)?;
-    if usize::try_from(response.total_rows).ok() != Some(response.rows.len()) {
-        tracing::warn!(
-            total_rows = response.total_rows,
-            rows = response.rows.len(),
-            "totalRows differs from the rows delivered; trusting the rows"
-        );
+/// Where the scanner is in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Outside `response.rows`: bytes go to the skeleton.
+    Skeleton,
+    /// Inside `response.rows`, between rows.
+    BetweenRows,
+    /// Inside one row.
+    InRow,
+}
+
+/// Which object a container is, as far as the decoder cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Top,
+    Response,
+    ColumnsArray,
+    Other,
+}
+
+/// An incremental decoder: [`feed`](Self::feed) it the body in chunks of any size, then
+/// [`finish`](Self::finish).
+pub struct StreamDecoder {
+    dimensions: Vec<BillingUsageAggregate>,
+    mode: Mode,
+    skeleton: Vec<u8>,
+    /// Open containers in the skeleton: which, whether an object, whether a key comes next.
+    stack: Vec<(Container, bool, bool)>,
+    in_string: bool,
+    escaped: bool,
+    /// The last object key read, while it may still be the key of the next value.
+    key: Vec<u8>,
+    capturing_key: bool,
+    columns_start: usize,
+    columns: Option<Columns>,
+    /// The current row's bytes and the end offsets of its cells.
+    row: Vec<u8>,
+    cells: Vec<usize>,
+    row_in_string: bool,
+    row_escaped: bool,
+    rows_seen: usize,
+    /// Rows that came before `columns` (never seen from Infobip, but JSON allows it).
+    deferred: Vec<(Vec<u8>, Vec<usize>)>,
+    aggregate: Aggregate,
+}
+
+impl StreamDecoder {
+    pub fn new(dimensions: &[BillingUsageAggregate]) -> Self {
+        Self {
+            dimensions: dimensions.to_vec(),
+            mode: Mode::Skeleton,
+            skeleton: Vec::with_capacity(4096),
+            stack: Vec::new(),
+            in_string: false,
+            escaped: false,
+            key: Vec::new(),
+            capturing_key: false,
+            columns_start: 0,
+            columns: None,
+            row: Vec::with_capacity(512),
+            cells: Vec::with_capacity(16),
+            row_in_string: false,
+            row_escaped: false,
+            rows_seen: 0,
+            deferred: Vec::new(),
+            aggregate: Aggregate::default(),
+        }
     }
-    // The effective period, not the one asked for, is what the result covers (reference A4).
-    let covered = response.requested_period.covered_days();
-    let mut facts: HashMap<(time::Date, FactKey), Amount> = HashMap::new();
-    let mut outside = 0usize;
-    for (row_no, row) in response.rows.iter().enumerate() {
-        if row.len() != response.columns.len() {
+
+    /// Consumes the next chunk of the body.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
+        let mut i = 0;
+        while i < chunk.len() {
+            i += match self.mode {
+                Mode::Skeleton => self.skeleton_byte(chunk[i])?,
+                Mode::BetweenRows => self.between_rows(chunk[i])?,
+                Mode::InRow => self.row_bytes(&chunk[i..])?,
+            };
+        }
+        Ok(())
+    }
+
+    fn skeleton_byte(&mut self, b: u8) -> Result<usize, DecodeError> {
+        self.skeleton.push(b);
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+                return Ok(1);
+            }
+            if self.capturing_key && self.key.len() < 32 {
+                self.key.push(b);
+            }
+            return Ok(1);
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                let expecting_key = self.stack.last().is_some_and(|&(_, _, k)| k);
+                self.capturing_key = expecting_key;
+                if expecting_key {
+                    self.key.clear();
+                }
+            }
+            b':' => {
+                if let Some(top) = self.stack.last_mut() {
+                    top.2 = false;
+                }
+            }
+            b',' => {
+                if let Some(top) = self.stack.last_mut() {
+                    top.2 = top.1;
+                }
+                self.key.clear();
+            }
+            b'{' | b'[' => {
+                let parent = self.stack.last().map(|&(c, _, _)| c);
+                let kind = match (parent, b, self.key.as_slice()) {
+                    (None, b'{', _) => Container::Top,
+                    (Some(Container::Top), b'{', b"response") => Container::Response,
+                    (Some(Container::Response), b'[', b"rows") => {
+                        self.mode = Mode::BetweenRows;
+                        return Ok(1);
+                    }
+                    (Some(Container::Response), b'[', b"columns") => {
+                        self.columns_start = self.skeleton.len() - 1;
+                        Container::ColumnsArray
+                    }
+                    _ => Container::Other,
+                };
+                self.stack.push((kind, b == b'{', b == b'{'));
+                self.key.clear();
+            }
+            b'}' | b']' => {
+                if let Some((Container::ColumnsArray, _, _)) = self.stack.pop() {
+                    self.read_columns()?;
+                }
+            }
+            _ => {}
+        }
+        Ok(1)
+    }
+
+    /// Columns are small and come before the rows in every known result: read them at once so
+    /// rows can be aggregated as they stream by.
+    fn read_columns(&mut self) -> Result<(), DecodeError> {
+        let raw = &self.skeleton[self.columns_start..];
+        let columns: Vec<WireColumn> =
+            serde_json::from_slice(raw).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let columns = Columns::find(&columns, &self.dimensions)?;
+        for (row, cells) in std::mem::take(&mut self.deferred) {
+            self.aggregate.row(&columns, &row, &cells, self.rows_seen)?;
+        }
+        self.columns = Some(columns);
+        Ok(())
+    }
+
+    fn between_rows(&mut self, b: u8) -> Result<usize, DecodeError> {
+        match b {
+            b'[' => {
+                self.row.clear();
+                self.cells.clear();
+                self.mode = Mode::InRow;
+            }
+            b']' => {
+                // The rows array ends; the skeleton has its `[` already and gets the `]`.
+                self.skeleton.push(b']');
+                self.mode = Mode::Skeleton;
+            }
+            b',' | b' ' | b'\n' | b'\r' | b'\t' => {}
+            other => {
+                return Err(DecodeError::Json(format!(
+                    "expected a row array in response.rows, found {:?}",
+                    char::from(other)
+                )));
+            }
+        }
+        Ok(1)
+    }
+
+    /// Copies row bytes up to the row's end, noting cell boundaries; returns bytes consumed.
+    fn row_bytes(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        for (i, &b) in chunk.iter().enumerate() {
+            if self.row_in_string {
+                if self.row_escaped {
+                    self.row_escaped = false;
+                } else if b == b'\\' {
+                    self.row_escaped = true;
+                } else if b == b'"' {
+                    self.row_in_string = false;
+                }
+                self.row.push(b);
+                continue;
+            }
+            match b {
+                b'"' => {
+                    self.row_in_string = true;
+                    self.row.push(b);
+                }
+                b',' => self.cells.push(self.row.len()),
+                b']' => {
+                    self.cells.push(self.row.len());
+                    self.end_row()?;
+                    return Ok(i + 1);
+                }
+                b'[' | b'{' => {
+                    return Err(DecodeError::Cell {
+                        row: self.rows_seen,
+                        column: "?",
+                        problem: "a cell is an array or object; expected a string, number or null".into(),
+                    });
+                }
+                b' ' | b'\n' | b'\r' | b'\t' => {}
+                _ => self.row.push(b),
+            }
+        }
+        Ok(chunk.len())
+    }
+
+    fn end_row(&mut self) -> Result<(), DecodeError> {
+        self.mode = Mode::BetweenRows;
+        // `[]` has one empty "cell" by the comma count: it has none.
+        if self.row.is_empty() && self.cells.len() == 1 {
+            self.cells.clear();
+        }
+        match &self.columns {
+            Some(columns) => self.aggregate.row(columns, &self.row, &self.cells, self.rows_seen)?,
+            None => self.deferred.push((self.row.clone(), self.cells.clone())),
+        }
+        self.rows_seen += 1;
+        Ok(())
+    }
+
+    /// Reads the skeleton and turns the aggregated rows into the result.
+    pub fn finish(self) -> Result<Decoded, DecodeError> {
+        if self.mode != Mode::Skeleton || self.in_string {
+            return Err(DecodeError::Json("the body ends inside the document".into()));
+        }
+        let skeleton: Skeleton =
+            serde_json::from_slice(&self.skeleton).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let outcome = match skeleton.status {
+            QueryAggregateDataStatus::Success => {
+                let response = skeleton.response.ok_or(DecodeError::MissingResponse)?;
+                if !self.deferred.is_empty() || self.columns.is_none() {
+                    // Rows without columns, or columns never read: find out which.
+                    Columns::find(&response.columns, &self.dimensions)?;
+                }
+                if usize::try_from(response.total_rows).ok() != Some(self.rows_seen) {
+                    tracing::warn!(
+                        total_rows = response.total_rows,
+                        rows = self.rows_seen,
+                        "totalRows differs from the rows delivered; trusting the rows"
+                    );
+                }
+                Outcome::Success(self.aggregate.into_usage(
+                    response.requested_period,
+                    skeleton.metadata,
+                )?)
+            }
+            QueryAggregateDataStatus::Failed => Outcome::Failed {
+                message: skeleton.failure_message.unwrap_or_default(),
+            },
+            QueryAggregateDataStatus::Unknown => Outcome::Failed {
+                message: "result status is neither SUCCESS nor FAILED".into(),
+            },
+        };
+        Ok(Decoded {
+            request_id: skeleton.request_id,
+            outcome,
+        })
+    }
+}
+
+/// Sums rows by (day, key strings). Strings are interned and a row's key is a short list of
+/// ids, so a row that adds to an existing fact allocates nothing.
+#[derive(Default)]
+struct Aggregate {
+    strings: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    days: HashMap<Box<str>, u32>,
+    day_values: Vec<Date>,
+    sums: HashMap<Vec<u32>, Amount>,
+    key: Vec<u32>,
+}
+
+impl Aggregate {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.strings.get(text) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(text.into());
+        self.strings.insert(text.into(), id);
+        id
+    }
+
+    fn row(&mut self, columns: &Columns, row: &[u8], ends: &[usize], row_no: usize) -> Result<(), DecodeError> {
+        if ends.len() != columns.width {
             return Err(DecodeError::RowWidth {
                 row: row_no,
-                found: row.len(),
-                expected: response.columns.len(),
+                found: ends.len(),
+                expected: columns.width,
             });
         }
+        let row = std::str::from_utf8(row).map_err(|e| DecodeError::Json(e.to_string()))?;
         let cell = |column: &'static str, i: usize| RowCell {
             row: row_no,
             column,
-            raw: row[i].get(),
+            raw: &row[if i == 0 { 0 } else { ends[i - 1] }..ends[i]],
         };
-        let day_text = cell("DAY", columns.day).text()?;
-        let day = parse_instant(&day_text)
-            .ok_or_else(|| cell("DAY", columns.day).problem("not a date-time"))?
-            .date();
-        if !covered.contains(day) {
-            outside += 1;
-            continue;
-        }
         let Some(cost) = cell("TOTAL_PER_UNIT", columns.total).number()? else {
-            continue;
+            return Ok(());
         };
         let quantity = match columns.quantity {
             Some(i) => cell("QUANTITY", i).number()?.unwrap_or_default(),
             None => Decimal::ZERO,
         };
-        let text_or_na = |column: &'static str, i: Option<usize>| -> Result<String, DecodeError> {
-            match i {
-                Some(i) => cell(column, i).text().map(|t| t.into_owned()),
-                None => Ok(NOT_APPLICABLE.to_owned()),
+        let day_text = cell("DAY", columns.day).text()?;
+        let day = match self.days.get(day_text.as_ref()) {
+            Some(&id) => id,
+            None => {
+                let day = parse_instant(&day_text)
+                    .ok_or_else(|| cell("DAY", columns.day).problem("not a date-time"))?
+                    .date();
+                let id = u32::try_from(self.day_values.len()).unwrap_or(u32::MAX);
+                self.day_values.push(day);
+                self.days.insert(day_text.as_ref().into(), id);
+                id
             }
         };
-        let key = FactKey {
-            account: text_or_na("ACCOUNT_NAME", columns.account)?,
-            account_key: text_or_na("ACCOUNT_KEY", columns.account_key)?,
-            category: text_or_na("CATEGORY_CODE", columns.category)?,
-            currency: cell("CURRENCY", columns.currency).text()?.into_owned(),
-            unit: text_or_na("UNIT_TYPE", columns.unit)?,
-            dimensions: columns
-                .dimensions
-                .iter()
-                .map(|&(name, i)| text_or_na(name, i))
-                .collect::<Result<_, _>>()?,
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.push(day);
+        for &(name, at) in &columns.key {
+            let text = match at {
+                Some(i) => cell(name, i).text()?,
+                None => Cow::Borrowed(NOT_APPLICABLE),
+            };
+            key.push(self.intern(&text));
+        }
+        match self.sums.get_mut(key.as_slice()) {
+            Some(sum) => *sum += Amount { cost, quantity },
+            None => {
+                self.sums.insert(key.clone(), Amount { cost, quantity });
+            }
+        }
+        self.key = key;
+        Ok(())
+    }
+
+    fn into_usage(
+        self,
+        period: DateTimeInterval,
+        metadata: Option<BillingUsageMetadata>,
+    ) -> Result<Usage, DecodeError> {
+        // The effective period, not the one asked for, is what the result covers (A4).
+        let covered = period.covered_days();
+        let mut facts: HashMap<(Date, FactKey), Amount> = HashMap::with_capacity(self.sums.len());
+        let mut outside = 0usize;
+        let name = |id: u32| self.names[id as usize].to_string();
+        for (ids, amount) in self.sums {
+            let day = self.day_values[ids[0] as usize];
+            if !covered.contains(day) {
+                outside += 1;
+                continue;
+            }
+            let parts = &ids[1..];
+            let key = FactKey {
+                account: name(parts[0]),
+                account_key: name(parts[1]),
+                category: name(parts[2]),
+                currency: name(parts[CURRENCY_AT]),
+                unit: name(parts[4]),
+                dimensions: parts[5..].iter().map(|&id| name(id)).collect(),
+            };
+            *facts.entry((day, key)).or_default() += amount;
+        }
+        if outside > 0 {
+            tracing::warn!(facts = outside, %covered.since, %covered.until, "rows outside requestedPeriod ignored");
+        }
+        let periods = match metadata {
+            Some(m) => m
+                .billing_periods
+                .into_iter()
+                .map(|p| {
+                    let month = p.month.parse::<YearMonth>().map_err(|_| DecodeError::Month(p.month))?;
+                    Ok((month, p.volume_finalized))
+                })
+                .collect::<Result<Vec<_>, DecodeError>>()?,
+            // No metadata: finalization unknown, so provisional (reference A19).
+            None => Vec::new(),
         };
-        *facts.entry((day, key)).or_default() += Amount { cost, quantity };
+        Ok(Usage {
+            covered: Some(covered),
+            periods,
+            facts,
+        })
     }
-    if outside > 0 {
-        tracing::warn!(rows = outside, %covered.since, %covered.until, "rows outside requestedPeriod ignored");
-    }
-    let periods = match metadata {
-        Some(m) => m
-            .billing_periods
-            .into_iter()
-            .map(|p| {
-                let month = p
-                    .month
-                    .parse::<YearMonth>()
-                    .map_err(|_| DecodeError::Month(p.month))?;
-                Ok((month, p.volume_finalized))
-            })
-            .collect::<Result<Vec<_>, DecodeError>>()?,
-        // No metadata: finalization unknown, so provisional (reference A19).
-        None => Vec::new(),
-    };
-    Ok(Usage {
-        covered: Some(covered),
-        periods,
-        facts,
-    })
 }
 
 struct RowCell<'a> {
@@ -278,7 +582,7 @@ impl<'a> RowCell<'a> {
     }
 
     /// A string cell (numbers are accepted as their text); `"N/A"` and `null` stay `"N/A"`.
-    fn text(&self) -> Result<std::borrow::Cow<'a, str>, DecodeError> {
+    fn text(&self) -> Result<Cow<'a, str>, DecodeError> {
         let raw = self.raw;
         if raw == "null" {
             return Ok(NOT_APPLICABLE.into());
@@ -456,5 +760,55 @@ mod tests {
             decode(body.as_bytes(), &[]).unwrap_err(),
             DecodeError::MissingColumn("TOTAL_PER_UNIT")
         );
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_result() {
+        let body = EXAMPLE_15_1.replace("\"2026-04-03Z\"", "\"2026-04-03\"");
+        let whole = decode(body.as_bytes(), &[]).unwrap();
+        for split in 1..body.len() {
+            let mut d = StreamDecoder::new(&[]);
+            let (a, b) = body.as_bytes().split_at(split);
+            d.feed(a).unwrap();
+            d.feed(b).unwrap();
+            assert_eq!(d.finish().unwrap(), whole, "split at {split}");
+        }
+        let mut d = StreamDecoder::new(&[]);
+        for byte in body.as_bytes().chunks(1) {
+            d.feed(byte).unwrap();
+        }
+        assert_eq!(d.finish().unwrap(), whole, "byte by byte");
+    }
+
+    #[test]
+    fn tricky_strings_and_rows_before_columns() {
+        // Brackets, commas, quotes and the word "rows" inside strings; rows before columns.
+        let body = r#"{"status":"SUCCESS","requestId":"a \"rows\": [x]","response":{
+          "requestedPeriod":{"sentSince":"2026-04-01","sentUntil":"2026-04-02"},
+          "totalRows":2,
+          "rows":[["2026-04-01","Acme ]\"[, Inc.","EUR",1.5],["2026-04-01","Acme ]\"[, Inc.","EUR",2]],
+          "columns":[{"columnName":"DAY","columnDataType":"DATE_TIME"},
+                     {"columnName":"ACCOUNT_NAME","columnDataType":"STRING"},
+                     {"columnName":"CURRENCY","columnDataType":"STRING"},
+                     {"columnName":"TOTAL_PER_UNIT","columnDataType":"NUMBER"}]}}"#;
+        let decoded = decode(body.as_bytes(), &[]).unwrap();
+        assert_eq!(decoded.request_id, "a \"rows\": [x]");
+        let Outcome::Success(usage) = decoded.outcome else {
+            panic!("expected success");
+        };
+        let (key, amount) = usage.facts.iter().next().unwrap();
+        assert_eq!(usage.facts.len(), 1);
+        assert_eq!(key.1.account, "Acme ]\"[, Inc.");
+        assert_eq!(amount.cost, dec("3.5"));
+    }
+
+    #[test]
+    fn truncated_and_nested_bodies_are_refused() {
+        let body = EXAMPLE_15_1.replace("\"2026-04-03Z\"", "\"2026-04-03\"");
+        let cut = body.find("\"Acme Retail\", \"WHATSAPP\"").unwrap();
+        let err = decode(&body.as_bytes()[..cut], &[]).unwrap_err();
+        assert_eq!(err.reason(), "malformed_json", "{err}");
+        let nested = body.replacen("86.69", "[86.69]", 1);
+        assert_eq!(decode(nested.as_bytes(), &[]).unwrap_err().reason(), "schema");
     }
 }

@@ -1,0 +1,119 @@
+//! Data shared by the benches: a ledger of a given size and the naive registry baseline.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+
+use infobip_billing_exporter::calendar::{DayRange, YearMonth};
+use infobip_billing_exporter::collector;
+use infobip_billing_exporter::ledger::{Amount, FactKey, Ledger, Snapshot, TargetLedger, View};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rust_decimal::Decimal;
+use time::Date;
+use time::macros::date;
+
+/// The day the benches are run "on": late in a month, so most of it has data.
+pub const TODAY: Date = date!(2026 - 11 - 27);
+
+/// Days of the month that have facts: the 1st to the 25th.
+pub const DAYS: u8 = 25;
+
+const CATEGORIES: [&str; 13] = [
+    "SMS",
+    "SMS_OPERATOR_FEE",
+    "MMS",
+    "EMAIL",
+    "EMAIL_VALIDATION",
+    "RCS",
+    "WHATSAPP",
+    "VIBER",
+    "APPLE_MB",
+    "MOBILE_PUSH",
+    "NUMBER_LOOKUP",
+    "AGENTOS",
+    "AI",
+];
+
+const COUNTRIES: [&str; 10] = ["US", "DE", "FR", "GB", "HR", "IN", "BR", "NG", "ID", "MX"];
+
+/// One target, `keys` distinct facts per day (account × category × country × traffic type) on
+/// each of [`DAYS`] days, with the optional dimensions `TRAFFIC_TYPE` and `COUNTRY_CODE`.
+/// Exported, that is `2 × DAYS × keys` day series (cost, quantity) plus `2 × keys` month series
+/// (month-to-date, forecast) plus one `account_info` per account.
+pub fn ledger(keys: usize) -> Ledger {
+    let mut days = BTreeMap::new();
+    for d in 1..=DAYS {
+        let day = Date::from_calendar_date(2026, time::Month::November, d).unwrap();
+        let facts = (0..keys)
+            .map(|i| {
+                let account = i / (CATEGORIES.len() * COUNTRIES.len() * 2);
+                let key = FactKey {
+                    account: format!("Account {account}"),
+                    account_key: format!("8F3C2A{account:06}"),
+                    category: CATEGORIES[i % CATEGORIES.len()].to_owned(),
+                    currency: "EUR".to_owned(),
+                    unit: "message".to_owned(),
+                    dimensions: vec![
+                        ["A2P", "P2P"][(i / (CATEGORIES.len() * COUNTRIES.len())) % 2].to_owned(),
+                        COUNTRIES[(i / CATEGORIES.len()) % COUNTRIES.len()].to_owned(),
+                    ],
+                };
+                let n = (i * 7919 + usize::from(d) * 31) % 100_000;
+                let amount = Amount {
+                    cost: Decimal::new(i64::try_from(n).unwrap(), 2),
+                    quantity: Decimal::from(n * 3),
+                };
+                (key, amount)
+            })
+            .collect();
+        days.insert(day, facts);
+    }
+    let target = TargetLedger {
+        days,
+        months: [(YearMonth::of(TODAY), false)].into(),
+        results_applied: 1,
+    };
+    Ledger {
+        dimensions: vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()],
+        targets: [("eu".to_owned(), target)].into(),
+    }
+}
+
+/// What the exporter builds a snapshot with: a 35-day window and no cap that would roll up.
+pub fn snapshot(ledger: &Ledger) -> std::sync::Arc<Snapshot> {
+    Snapshot::build(
+        ledger,
+        View {
+            today: TODAY,
+            day_window: DayRange {
+                since: TODAY - time::Duration::days(34),
+                until: TODAY.next_day().unwrap(),
+            },
+            max_series: usize::MAX,
+            budgets: &[],
+        },
+    )
+}
+
+/// Series a snapshot exports.
+pub fn series(snapshot: &Snapshot) -> usize {
+    collector::families(snapshot)
+        .iter()
+        .map(|f| f.points.len())
+        .sum()
+}
+
+/// The baseline: the snapshot's data in prometheus-client's ordinary registry, one
+/// `Family<labels, Gauge>` per metric, as an exporter without pre-encoding would keep it.
+pub fn registry(snapshot: &Snapshot) -> Registry {
+    let mut registry = Registry::default();
+    for family in collector::families(snapshot) {
+        let gauges: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>> = Family::default();
+        for point in family.points {
+            gauges.get_or_create(&point.labels).set(point.value);
+        }
+        registry.register(family.name, family.help, gauges);
+    }
+    registry
+}

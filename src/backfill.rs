@@ -1,0 +1,474 @@
+//! `backfill`: the whole retention window as an OpenMetrics file for
+//! `promtool tsdb create-blocks-from openmetrics`, so a new Prometheus has history on day one.
+//!
+//! One query per month in retention, each asked once (the file is a one-off, so a final month is
+//! never asked again). Results go through the daemon's decoder, ledger and collector, so the
+//! names and labels are those of `/metrics`. Each complete UTC day gets one sample per series,
+//! stamped at the day's last whole second, 23:59:59 UTC: inside the day its `day` label names,
+//! exact in OpenMetrics' float seconds, and what an instant query at that time sees.
+//! `infobip_billing_month_cost` gets one sample per day too: the month-to-date cost at that
+//! day's end. Today is left out: it is incomplete, and the running exporter serves it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use time::Date;
+use tokio_util::sync::CancellationToken;
+
+use crate::calendar::{Clock, DayRange, YearMonth, retention_months, retention_start};
+use crate::collector::{self, Family};
+use crate::infobip::model::{
+    BillingUsageAggregate, BillingUsageDataFilter, QueryBillingUsageApiRequest,
+};
+use crate::infobip::result::{self, DecodeError, Outcome};
+use crate::ledger::{CostSeries, Ledger, Snapshot, View};
+use crate::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
+use crate::scheduler::AGGREGATE_BY;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillArgs {
+    /// Write the OpenMetrics text here (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub callback: CallbackArgs,
+}
+
+/// Why a backfill failed; `reason()` is a bounded label.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    OneShot(#[from] OneShotError),
+    #[error("month {month}: {source}")]
+    Month {
+        month: YearMonth,
+        #[source]
+        source: OneShotError,
+    },
+    #[error("month {month}: the result cannot be used: {source}")]
+    Decode {
+        month: YearMonth,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("month {month}: Infobip could not run the query: {message}")]
+    Failed { month: YearMonth, message: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the exposition does not line up with its series")]
+    Encode,
+    #[error("a query task stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+impl BackfillError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BackfillError::OneShot(e) | BackfillError::Month { source: e, .. } => e.reason(),
+            BackfillError::Decode { source, .. } => source.reason(),
+            BackfillError::Failed { .. } => "failed_result",
+            BackfillError::Write { .. } => "write",
+            BackfillError::Encode | BackfillError::Task(_) => "internal",
+        }
+    }
+}
+
+/// What a backfill wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub samples: usize,
+    /// The days covered, `until` exclusive.
+    pub days: DayRange,
+}
+
+/// The months to ask for, each from its 1st up to (not including) today.
+pub fn plan(today: Date) -> Vec<(YearMonth, DayRange)> {
+    retention_months(today)
+        .into_iter()
+        .map(|m| {
+            let range = DayRange {
+                since: m.first_day(),
+                until: m.end_exclusive().min(today),
+            };
+            (m, range)
+        })
+        .filter(|(_, r)| !r.is_empty())
+        .collect()
+}
+
+pub async fn run(
+    args: BackfillArgs,
+    clock: &dyn Clock,
+    shutdown: CancellationToken,
+) -> Result<Summary, BackfillError> {
+    let target = args.target.resolve()?;
+    let dimensions: Vec<BillingUsageAggregate> = target
+        .config
+        .as_ref()
+        .map(|c| c.metrics.dimensions.clone())
+        .unwrap_or_default();
+    let client = oneshot::client(&target)?;
+    let receiver = Arc::new(
+        Receiver::bind(
+            args.callback.callback_listen,
+            args.callback.public_url.as_deref(),
+        )
+        .await?,
+    );
+    let today = clock.today();
+    let months = plan(today);
+    let bar = progress_bar(months.len() as u64);
+    let mut queries = tokio::task::JoinSet::new();
+    for (month, range) in months.iter().copied() {
+        let request = QueryBillingUsageApiRequest {
+            filter_by: BillingUsageDataFilter {
+                date_interval: range.into(),
+                ..Default::default()
+            },
+            aggregate_by: AGGREGATE_BY.iter().chain(&dimensions).copied().collect(),
+            options: None,
+        };
+        let (receiver, client, shutdown, bar) = (
+            Arc::clone(&receiver),
+            client.clone(),
+            shutdown.clone(),
+            bar.clone(),
+        );
+        let timeout = args.callback.timeout;
+        queries.spawn(async move {
+            let show = |phase: Phase| {
+                if let Phase::Waiting { .. } = phase {
+                    bar.set_message("submitted, waiting for the callbacks");
+                }
+            };
+            let body = receiver
+                .run(&client, request, timeout, &shutdown, &show)
+                .await;
+            bar.inc(1);
+            (month, body)
+        });
+    }
+    let mut ledger = Ledger {
+        dimensions: dimensions.iter().map(|d| d.as_str().to_owned()).collect(),
+        ..Ledger::default()
+    };
+    let mut bodies = Vec::new();
+    while let Some(joined) = queries.join_next().await {
+        let (month, body) = joined.map_err(|e| BackfillError::Task(e.to_string()))?;
+        let body = body.map_err(|source| BackfillError::Month { month, source })?;
+        bodies.push((month, body));
+    }
+    bar.finish_and_clear();
+    // Oldest first, as the daemon would have applied them.
+    bodies.sort_by_key(|(m, _)| *m);
+    for (month, body) in bodies {
+        let decoded = result::decode(&body, &dimensions)
+            .map_err(|source| BackfillError::Decode { month, source })?;
+        match decoded.outcome {
+            Outcome::Success(usage) => {
+                ledger.apply(&target.name, usage);
+            }
+            Outcome::Failed { message } => return Err(BackfillError::Failed { month, message }),
+        }
+    }
+    let days = DayRange {
+        since: retention_start(today),
+        until: today,
+    };
+    let text = openmetrics(&ledger, today, days)?;
+    write_atomically(&args.out, &text)?;
+    Ok(Summary {
+        samples: text.lines().filter(|l| !l.starts_with('#')).count(),
+        days,
+    })
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {elapsed:>4} [{bar:30}] {pos}/{len} months {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The last whole second of `day`, in Unix seconds.
+pub fn end_of_day(day: Date) -> i64 {
+    day.next_day()
+        .unwrap_or(day)
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+        - 1
+}
+
+/// The ledger's complete days in `days` as OpenMetrics: cost and quantity per day, month-to-date
+/// cost at the end of each day, one family after the other, each series in time order.
+pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> Result<String, BackfillError> {
+    let snapshot = Snapshot::build(
+        ledger,
+        View {
+            today,
+            day_window: days,
+            // No roll-up: every series keeps its own labels for the whole history.
+            max_series: usize::MAX,
+            budgets: &[],
+        },
+    );
+    let iso = time::macros::format_description!("[year]-[month]-[day]");
+    let day_of = |s: &CostSeries| Date::parse(&s.period, &iso).ok();
+    let stamped_days: Vec<(CostSeries, i64)> = snapshot
+        .days
+        .iter()
+        .filter_map(|s| day_of(s).map(|d| (s.clone(), end_of_day(d))))
+        .collect();
+    // Month-to-date at each day's end: a running sum of the day costs per series and month.
+    let mut by_day: BTreeMap<Date, Vec<&CostSeries>> = BTreeMap::new();
+    for s in &snapshot.days {
+        if let Some(day) = day_of(s) {
+            by_day.entry(day).or_default().push(s);
+        }
+    }
+    let mut running: BTreeMap<YearMonth, BTreeMap<CostSeries, Decimal>> = BTreeMap::new();
+    let mut months: Vec<(CostSeries, i64)> = Vec::new();
+    for (day, series) in &by_day {
+        let month = YearMonth::of(*day);
+        let so_far = running.entry(month).or_default();
+        for s in series {
+            let key = CostSeries {
+                period: month.to_string(),
+                value: Decimal::ZERO,
+                ..(*s).clone()
+            };
+            *so_far.entry(key).or_default() += s.value;
+        }
+        // Every series of the month so far gets a sample, also on a day it cost nothing:
+        // month-to-date does not turn absent.
+        months.extend(so_far.iter().map(|(key, total)| {
+            (
+                CostSeries {
+                    value: *total,
+                    ..key.clone()
+                },
+                end_of_day(*day),
+            )
+        }));
+    }
+    let stamped_quantities: Vec<(CostSeries, i64)> = snapshot
+        .quantities
+        .iter()
+        .filter_map(|s| day_of(s).map(|d| (s.clone(), end_of_day(d))))
+        .collect();
+    let export = Snapshot {
+        dimension_labels: snapshot.dimension_labels.clone(),
+        days: stamped_days.iter().map(|(s, _)| s.clone()).collect(),
+        months: months.iter().map(|(s, _)| s.clone()).collect(),
+        quantities: stamped_quantities.iter().map(|(s, _)| s.clone()).collect(),
+        ..Snapshot::default()
+    };
+    let stamps = |v: &[(CostSeries, i64)]| v.iter().map(|(_, t)| *t).collect::<Vec<_>>();
+    let timestamps: BTreeMap<String, Vec<i64>> = [
+        (format!("{}_cost", collector::PREFIX), stamps(&stamped_days)),
+        (format!("{}_month_cost", collector::PREFIX), stamps(&months)),
+        (
+            format!("{}_quantity", collector::PREFIX),
+            stamps(&stamped_quantities),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let mut out = String::new();
+    for family in collector::families(&export) {
+        let stamps = timestamps.get(&family.name).ok_or(BackfillError::Encode)?;
+        write_family(&mut out, &family, stamps)?;
+    }
+    out.push_str("# EOF\n");
+    Ok(out)
+}
+
+fn write_family(out: &mut String, family: &Family, stamps: &[i64]) -> Result<(), BackfillError> {
+    if family.points.len() != stamps.len() {
+        return Err(BackfillError::Encode);
+    }
+    let _ = writeln!(out, "# HELP {} {}", family.name, escape(family.help));
+    let _ = writeln!(out, "# TYPE {} gauge", family.name);
+    // Each series contiguous and in time order, as the OpenMetrics parser expects.
+    let mut order: Vec<usize> = (0..stamps.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, pb) = (&family.points[a], &family.points[b]);
+        pa.labels.cmp(&pb.labels).then(stamps[a].cmp(&stamps[b]))
+    });
+    for i in order {
+        let (point, at) = (&family.points[i], stamps[i]);
+        let labels: Vec<String> = point
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        let value = point.value;
+        let _ = writeln!(out, "{}{{{}}} {value} {at}", family.name, labels.join(","));
+    }
+    Ok(())
+}
+
+/// OpenMetrics escaping of label values and HELP text.
+fn escape(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+/// Temp file, fsync, rename: a reader never sees half a file.
+fn write_atomically(path: &Path, text: &str) -> Result<(), BackfillError> {
+    let err = |source| BackfillError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(text.as_bytes()).map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Amount, FactKey, Usage};
+    use time::macros::date;
+
+    #[test]
+    fn plan_asks_each_month_up_to_yesterday() {
+        let months = plan(date!(2026 - 12 - 01));
+        let shown: Vec<String> = months
+            .iter()
+            .map(|(m, r)| format!("{m} {}..{}", r.since, r.until))
+            .collect();
+        // December has no complete day yet on the 1st.
+        assert_eq!(
+            shown,
+            [
+                "2026-10 2026-10-01..2026-11-01",
+                "2026-11 2026-11-01..2026-12-01"
+            ]
+        );
+        assert_eq!(
+            plan(date!(2026 - 11 - 27))[2].1.until,
+            date!(2026 - 11 - 27)
+        );
+    }
+
+    #[test]
+    fn a_day_ends_at_its_last_whole_second() {
+        assert_eq!(end_of_day(date!(2026 - 11 - 26)), 1_795_737_599);
+    }
+
+    fn fact(account: &str, cost: &str) -> (FactKey, Amount) {
+        (
+            FactKey {
+                account: account.to_owned(),
+                account_key: "K".to_owned(),
+                category: "SMS".to_owned(),
+                currency: "EUR".to_owned(),
+                unit: "message part".to_owned(),
+                dimensions: Vec::new(),
+            },
+            Amount {
+                cost: cost.parse().unwrap(),
+                quantity: Decimal::ONE,
+            },
+        )
+    }
+
+    #[test]
+    fn openmetrics_has_day_samples_and_a_running_month_total() {
+        let mut ledger = Ledger::default();
+        let (a, b) = (date!(2026 - 11 - 01), date!(2026 - 11 - 02));
+        let mut facts = std::collections::HashMap::new();
+        let (k, v) = fact("Acme \"EU\"", "1.10");
+        facts.insert((a, k.clone()), v);
+        facts.insert(
+            (b, k),
+            Amount {
+                cost: "2.25".parse().unwrap(),
+                ..v
+            },
+        );
+        let (k2, v2) = fact("Beta", "5");
+        facts.insert((a, k2), v2);
+        ledger.apply(
+            "eu",
+            Usage {
+                covered: Some(DayRange {
+                    since: a,
+                    until: date!(2026 - 11 - 03),
+                }),
+                periods: vec![(YearMonth::of(a), false)],
+                facts,
+            },
+        );
+        let text = openmetrics(
+            &ledger,
+            date!(2026 - 11 - 03),
+            DayRange {
+                since: date!(2026 - 09 - 01),
+                until: date!(2026 - 11 - 03),
+            },
+        )
+        .unwrap();
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let acme =
+            r#"target="eu",account="Acme \"EU\"",category="SMS",channel="sms",currency="EUR""#;
+        let beta = r#"target="eu",account="Beta",category="SMS",channel="sms",currency="EUR""#;
+        let (end_a, end_b) = (end_of_day(a), end_of_day(b));
+        for want in [
+            format!(
+                r#"infobip_billing_cost{{{acme},day="2026-11-01",status="provisional"}} 1.1 {end_a}"#
+            ),
+            format!(
+                r#"infobip_billing_cost{{{acme},day="2026-11-02",status="provisional"}} 2.25 {end_b}"#
+            ),
+            format!(
+                r#"infobip_billing_month_cost{{{acme},month="2026-11",status="provisional"}} 1.1 {end_a}"#
+            ),
+            format!(
+                r#"infobip_billing_month_cost{{{acme},month="2026-11",status="provisional"}} 3.35 {end_b}"#
+            ),
+            // No cost on the 2nd, still a month-to-date sample.
+            format!(
+                r#"infobip_billing_month_cost{{{beta},month="2026-11",status="provisional"}} 5 {end_b}"#
+            ),
+        ] {
+            assert!(samples.contains(&want.as_str()), "missing {want}\n{text}");
+        }
+        // A series' samples are contiguous and in time order.
+        let month_acme: Vec<usize> = (0..samples.len())
+            .filter(|&i| {
+                samples[i].starts_with("infobip_billing_month_cost") && samples[i].contains("Acme")
+            })
+            .collect();
+        assert_eq!(month_acme.len(), 2);
+        assert_eq!(month_acme[1], month_acme[0] + 1);
+        assert!(samples[month_acme[0]].ends_with(&end_a.to_string()));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

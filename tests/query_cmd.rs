@@ -1,0 +1,304 @@
+//! `query` as a user runs it: the real binary against the in-repo simulator on loopback, in each
+//! output format, with the per-currency totals checked against the simulator's own figures.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use infobip_billing_exporter::calendar::{Clock, ManualClock, YearMonth};
+use infobip_billing_exporter::infobip::model::{
+    BillingUsageAggregate, BillingUsageDataFilter, Cell, DateInterval, QueryBillingUsageApiRequest,
+};
+use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
+use rust_decimal::Decimal;
+use tokio_util::sync::CancellationToken;
+
+use common::BIN;
+
+/// A simulator on loopback whose clock is pinned at the real now, since the binary validates
+/// dates against the system clock.
+pub struct Sim {
+    pub simulator: Simulator,
+    pub url: String,
+    pub clock: Arc<ManualClock>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start_sim() -> Sim {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let simulator = Simulator::new(SimulatorOptions::default(), clock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(simulator.clone().serve(listener, shutdown.clone()));
+    Sim {
+        simulator,
+        url,
+        clock,
+        shutdown,
+    }
+}
+
+/// Runs the binary with `INFOBIP_API_KEY=key`; `--timeout` in `args` bounds the wait.
+async fn run(args: Vec<String>, key: &str) -> Output {
+    let key = key.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .env("INFOBIP_API_KEY", key)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the binary")
+    })
+    .await
+    .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The simulator's own per-currency totals and row count for this month to date by day and
+/// category, the query the tests run.
+fn expected(sim: &Sim) -> (BTreeMap<String, Decimal>, usize) {
+    let today = sim.clock.today();
+    let request = QueryBillingUsageApiRequest {
+        filter_by: BillingUsageDataFilter {
+            date_interval: DateInterval {
+                sent_since: YearMonth::of(today).first_day(),
+                sent_until: today.next_day().unwrap(),
+            },
+            ..Default::default()
+        },
+        aggregate_by: vec![
+            BillingUsageAggregate::DAY,
+            BillingUsageAggregate::CATEGORY_CODE,
+        ],
+        options: None,
+    };
+    let result = sim
+        .simulator
+        .result_for(&request, "EXPECTED", sim.clock.now());
+    let response = result.response.expect("simulator answers SUCCESS");
+    let col = |name: &str| {
+        response
+            .columns
+            .iter()
+            .position(|c| c.column_name == name)
+            .unwrap()
+    };
+    let (total, currency) = (col("TOTAL_PER_UNIT"), col("CURRENCY"));
+    let mut totals = BTreeMap::new();
+    for row in &response.rows {
+        if let (Cell::Number(amount), Cell::Text(code)) = (&row[total], &row[currency]) {
+            *totals.entry(code.clone()).or_default() += *amount;
+        }
+    }
+    assert!(!totals.is_empty(), "the simulator has costs this month");
+    (totals, response.rows.len())
+}
+
+fn query_args(sim: &Sim, format: &str) -> Vec<String> {
+    let today = sim.clock.today();
+    args(&[
+        "query",
+        "--base-url",
+        &sim.url,
+        "--from",
+        &YearMonth::of(today).first_day().to_string(),
+        "--until",
+        &today.to_string(),
+        "--by",
+        "DAY",
+        "--by",
+        "category_code",
+        "--timeout",
+        "20s",
+        "--format",
+        format,
+    ])
+}
+
+fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn dec(text: &str) -> Decimal {
+    infobip_billing_exporter::infobip::model::parse_decimal(text)
+        .unwrap_or_else(|| panic!("not a decimal: {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_output_totals_match_the_simulator() {
+    let sim = start_sim().await;
+    let (want, rows) = expected(&sim);
+    let text = stdout_of(&run(query_args(&sim, "table"), "demo-key").await);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines[0];
+    for column in [
+        "DAY",
+        "ACCOUNT_NAME",
+        "CATEGORY_CODE",
+        "TOTAL_PER_UNIT",
+        "CURRENCY",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    // Header, rows, a blank line, then one TOTAL line per currency.
+    assert_eq!(lines[rows + 1], "", "{text}");
+    let got: BTreeMap<String, Decimal> = lines[rows + 2..]
+        .iter()
+        .map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(parts.len(), 3, "{l}");
+            assert_eq!(parts[0], "TOTAL");
+            (parts[1].to_owned(), dec(parts[2]))
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Aligned: every row is as wide as the header's columns place it, so CURRENCY lines up.
+    let at = header.find("CURRENCY").unwrap();
+    for row in &lines[1..=rows] {
+        assert_eq!(row.len(), at + 3, "{row:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_output_totals_match_the_simulator() {
+    let sim = start_sim().await;
+    let (want, rows) = expected(&sim);
+    let text = stdout_of(&run(query_args(&sim, "csv"), "demo-key").await);
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let pos = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (total, currency) = (pos("TOTAL_PER_UNIT"), pos("CURRENCY"));
+    assert_eq!(lines.len(), 1 + rows + want.len(), "{text}");
+    let got: BTreeMap<String, Decimal> = lines[1 + rows..]
+        .iter()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            assert_eq!(fields[0], "TOTAL", "{l}");
+            (fields[currency].to_owned(), dec(fields[total]))
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_from_a_config_target_matches_the_simulator() {
+    let sim = start_sim().await;
+    let (want, rows) = expected(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - name: other\n    base_url: https://other.api.infobip.com\n    api_key_env: UNSET_KEY\n\
+             \x20 - name: sim\n    base_url: {}\n    api_key_env: INFOBIP_API_KEY\n\
+             callback:\n  listen: 127.0.0.1:9478\n  public_url: https://x.example.com\nstate_dir: {}\n",
+            sim.url,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut a = query_args(&sim, "json");
+    a.splice(
+        1..3,
+        args(&["--config", config.to_str().unwrap(), "--target", "sim"]),
+    );
+    let text = stdout_of(&run(a, "demo-key").await);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), rows);
+    let got: BTreeMap<String, Decimal> = v["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["currency"].as_str().unwrap().to_owned(),
+                dec(&t["total"].to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // The rows add up to the totals, per currency.
+    let mut summed: BTreeMap<String, Decimal> = BTreeMap::new();
+    for row in v["rows"].as_array().unwrap() {
+        *summed
+            .entry(row["CURRENCY"].as_str().unwrap().to_owned())
+            .or_default() += dec(&row["TOTAL_PER_UNIT"].to_string());
+    }
+    assert_eq!(summed, want);
+    let today = sim.clock.today();
+    assert_eq!(v["period"]["until"], today.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_is_a_clear_error() {
+    let sim = start_sim().await;
+    let out = run(query_args(&sim, "table"), "wrong-key").await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused the API key"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-key"),
+        "the key is never printed: {stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flags_are_refused_before_anything_is_sent() {
+    let sim = start_sim().await;
+    let too_old = (YearMonth::of(sim.clock.today())
+        .previous()
+        .previous()
+        .first_day()
+        - time::Duration::days(1))
+    .to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            args(&["query", "--base-url", &sim.url, "--from", &too_old]),
+            "Infobip keeps only the current month and the two before",
+        ),
+        (
+            args(&["query", "--base-url", &sim.url, "--category", "FAX"]),
+            "invalid value 'FAX'",
+        ),
+        (
+            args(&["query", "--base-url", &sim.url, "--from", "2026-02-30"]),
+            "expected a date as yyyy-MM-dd",
+        ),
+        (
+            args(&["query", "--base-url", "ftp://x", "--format", "csv"]),
+            "is not an http:// or https:// URL",
+        ),
+        (args(&["query"]), "give either --config FILE or --base-url"),
+    ];
+    for (a, message) in cases {
+        let out = run(a.clone(), "demo-key").await;
+        assert_ne!(out.status.code(), Some(0), "{a:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{a:?}: {stderr}");
+    }
+    let out = run(args(&["query", "--base-url", &sim.url]), "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INFOBIP_API_KEY"));
+    let stats = sim.simulator.stats();
+    assert_eq!(stats.queries_accepted, 0);
+    assert!(stats.rejected.is_empty(), "{:?}", stats.rejected);
+}
