@@ -132,7 +132,12 @@ fn check_config_reports_every_problem_and_exits_one() {
     )
     .unwrap();
     let out = Command::new(BIN)
-        .args(["check-config", "--offline", "--config", good.to_str().unwrap()])
+        .args([
+            "check-config",
+            "--offline",
+            "--config",
+            good.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(

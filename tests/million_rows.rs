@@ -51,7 +51,9 @@ impl<'de> Visitor<'de> for RowSums<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(row) = seq.next_element::<Vec<Cell>>()? {
             *self.rows += 1;
-            let (Cell::Number(total), Cell::Text(currency)) = (&row[self.total], &row[self.currency]) else {
+            let (Cell::Number(total), Cell::Text(currency)) =
+                (&row[self.total], &row[self.currency])
+            else {
                 continue;
             };
             *self.sums.entry(currency.clone()).or_default() += *total;
@@ -64,12 +66,24 @@ fn independent_sums(body: &[u8]) -> (BTreeMap<String, Decimal>, usize) {
     let text = std::str::from_utf8(body).unwrap();
     let columns_at = text.find("\"columns\":").unwrap() + "\"columns\":".len();
     let columns_end = columns_at + text[columns_at..].find(']').unwrap() + 1;
-    let columns: Vec<serde_json::Value> = serde_json::from_str(&text[columns_at..columns_end]).unwrap();
-    let position = |name: &str| columns.iter().position(|c| c["columnName"] == name).unwrap();
+    let columns: Vec<serde_json::Value> =
+        serde_json::from_str(&text[columns_at..columns_end]).unwrap();
+    let position = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c["columnName"] == name)
+            .unwrap()
+    };
     let rows_at = text.find("\"rows\":").unwrap() + "\"rows\":".len();
     let (mut sums, mut rows) = (BTreeMap::new(), 0);
-    let seed = RowSums { total: position("TOTAL_PER_UNIT"), currency: position("CURRENCY"), sums: &mut sums, rows: &mut rows };
-    seed.deserialize(&mut serde_json::Deserializer::from_slice(&body[rows_at..])).unwrap();
+    let seed = RowSums {
+        total: position("TOTAL_PER_UNIT"),
+        currency: position("CURRENCY"),
+        sums: &mut sums,
+        rows: &mut rows,
+    };
+    seed.deserialize(&mut serde_json::Deserializer::from_slice(&body[rows_at..]))
+        .unwrap();
     (sums, rows)
 }
 
@@ -78,13 +92,24 @@ fn independent_sums(body: &[u8]) -> (BTreeMap<String, Decimal>, usize) {
 async fn a_million_row_callback_is_ingested_to_the_cent() {
     let clock = november_clock();
     let options = SimulatorOptions {
-        scale: Scale { accounts: 420, countries: 20, senders: 4, ..Scale::default() },
+        scale: Scale {
+            accounts: 420,
+            countries: 20,
+            senders: 4,
+            ..Scale::default()
+        },
         ..SimulatorOptions::default()
     };
     let simulator = Simulator::new(options, clock.clone());
-    let range = DayRange { since: date!(2026 - 11 - 01), until: date!(2026 - 11 - 15) };
+    let range = DayRange {
+        since: date!(2026 - 11 - 01),
+        until: date!(2026 - 11 - 15),
+    };
     let request = QueryBillingUsageApiRequest {
-        filter_by: BillingUsageDataFilter { date_interval: range.into(), ..Default::default() },
+        filter_by: BillingUsageDataFilter {
+            date_interval: range.into(),
+            ..Default::default()
+        },
         aggregate_by: DIMENSIONS.to_vec(),
         options: None,
     };
@@ -127,7 +152,11 @@ async fn a_million_row_callback_is_ingested_to_the_cent() {
     println!("posted and applied in {:?}", posted.elapsed());
 
     let mut held: BTreeMap<String, Decimal> = BTreeMap::new();
-    for (key, amount) in h.exporter.shared.lock_ledger().targets["sim"].days.values().flatten() {
+    for (key, amount) in h.exporter.shared.lock_ledger().targets["sim"]
+        .days
+        .values()
+        .flatten()
+    {
         *held.entry(key.currency.clone()).or_default() += amount.cost;
     }
     assert_eq!(held, expected, "ledger totals per currency");
@@ -135,6 +164,9 @@ async fn a_million_row_callback_is_ingested_to_the_cent() {
     for s in &h.exporter.shared.snapshot().months {
         *exported.entry(s.currency.clone()).or_default() += s.value;
     }
-    assert_eq!(exported, expected, "month cost per currency, after any roll-up");
+    assert_eq!(
+        exported, expected,
+        "month cost per currency, after any roll-up"
+    );
     tokio::time::timeout(WAIT, h.stop()).await.unwrap();
 }

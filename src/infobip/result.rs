@@ -120,7 +120,10 @@ struct Columns {
 const CURRENCY_AT: usize = 3;
 
 impl Columns {
-    fn find(columns: &[WireColumn], dimensions: &[BillingUsageAggregate]) -> Result<Self, DecodeError> {
+    fn find(
+        columns: &[WireColumn],
+        dimensions: &[BillingUsageAggregate],
+    ) -> Result<Self, DecodeError> {
         let index: HashMap<&str, usize> = columns
             .iter()
             .enumerate()
@@ -130,7 +133,10 @@ impl Columns {
         let day = DAY_COLUMNS.iter().find_map(|n| get(n));
         if let Some(alias) = DAY_COLUMNS[1..].iter().find(|n| get(n).is_some()) {
             if get("DAY").is_none() {
-                tracing::warn!(column = alias, "time column is not named DAY; reading it as the day");
+                tracing::warn!(
+                    column = alias,
+                    "time column is not named DAY; reading it as the day"
+                );
             }
         }
         let day = day.ok_or(DecodeError::MissingColumn("DAY"))?;
@@ -375,7 +381,8 @@ impl StreamDecoder {
                     return Err(DecodeError::Cell {
                         row: self.rows_seen,
                         column: "?",
-                        problem: "a cell is an array or object; expected a string, number or null".into(),
+                        problem: "a cell is an array or object; expected a string, number or null"
+                            .into(),
                     });
                 }
                 b' ' | b'\n' | b'\r' | b'\t' => {}
@@ -392,7 +399,9 @@ impl StreamDecoder {
             self.cells.clear();
         }
         match &self.columns {
-            Some(columns) => self.aggregate.row(columns, &self.row, &self.cells, self.rows_seen)?,
+            Some(columns) => self
+                .aggregate
+                .row(columns, &self.row, &self.cells, self.rows_seen)?,
             None => self.deferred.push((self.row.clone(), self.cells.clone())),
         }
         self.rows_seen += 1;
@@ -402,7 +411,9 @@ impl StreamDecoder {
     /// Reads the skeleton and turns the aggregated rows into the result.
     pub fn finish(self) -> Result<Decoded, DecodeError> {
         if self.mode != Mode::Skeleton || self.in_string {
-            return Err(DecodeError::Json("the body ends inside the document".into()));
+            return Err(DecodeError::Json(
+                "the body ends inside the document".into(),
+            ));
         }
         let skeleton: Skeleton =
             serde_json::from_slice(&self.skeleton).map_err(|e| DecodeError::Json(e.to_string()))?;
@@ -420,10 +431,10 @@ impl StreamDecoder {
                         "totalRows differs from the rows delivered; trusting the rows"
                     );
                 }
-                Outcome::Success(self.aggregate.into_usage(
-                    response.requested_period,
-                    skeleton.metadata,
-                )?)
+                Outcome::Success(
+                    self.aggregate
+                        .into_usage(response.requested_period, skeleton.metadata)?,
+                )
             }
             QueryAggregateDataStatus::Failed => Outcome::Failed {
                 message: skeleton.failure_message.unwrap_or_default(),
@@ -462,7 +473,13 @@ impl Aggregate {
         id
     }
 
-    fn row(&mut self, columns: &Columns, row: &[u8], ends: &[usize], row_no: usize) -> Result<(), DecodeError> {
+    fn row(
+        &mut self,
+        columns: &Columns,
+        row: &[u8],
+        ends: &[usize],
+        row_no: usize,
+    ) -> Result<(), DecodeError> {
         if ends.len() != columns.width {
             return Err(DecodeError::RowWidth {
                 row: row_no,
@@ -551,7 +568,10 @@ impl Aggregate {
                 .billing_periods
                 .into_iter()
                 .map(|p| {
-                    let month = p.month.parse::<YearMonth>().map_err(|_| DecodeError::Month(p.month))?;
+                    let month = p
+                        .month
+                        .parse::<YearMonth>()
+                        .map_err(|_| DecodeError::Month(p.month))?;
                     Ok((month, p.volume_finalized))
                 })
                 .collect::<Result<Vec<_>, DecodeError>>()?,
@@ -809,6 +829,9 @@ mod tests {
         let err = decode(&body.as_bytes()[..cut], &[]).unwrap_err();
         assert_eq!(err.reason(), "malformed_json", "{err}");
         let nested = body.replacen("86.69", "[86.69]", 1);
-        assert_eq!(decode(nested.as_bytes(), &[]).unwrap_err().reason(), "schema");
+        assert_eq!(
+            decode(nested.as_bytes(), &[]).unwrap_err().reason(),
+            "schema"
+        );
     }
 }
