@@ -573,8 +573,7 @@ pub fn cap_series(series: Vec<CostSeries>, max: usize) -> (Vec<CostSeries>, u64)
             let (x, y) = (&items[a].0, &items[b].0);
             x.value.abs().cmp(&y.value.abs()).then_with(|| x.cmp(y))
         });
-        let mut keys: HashSet<CostSeries> =
-            items.iter().map(|(s, _, _)| without_value(s)).collect();
+        let mut keys: HashSet<u64> = items.iter_mut().map(|(s, _, _)| label_hash(s)).collect();
         let mut count = items.len();
         for i in order {
             if count <= max {
@@ -589,14 +588,16 @@ pub fn cap_series(series: Vec<CostSeries>, max: usize) -> (Vec<CostSeries>, u64)
             item.2 = true;
             // The series leaves its own labels; it adds a series only if that `other` is new.
             count -= 1;
-            if keys.insert(without_value(&item.0)) {
+            if keys.insert(label_hash(&mut item.0)) {
                 count += 1;
             }
         }
         let mut merged: BTreeMap<CostSeries, (Decimal, u64, bool)> = BTreeMap::new();
-        for (s, members, rolled) in items {
-            let e = merged.entry(without_value(&s)).or_default();
-            e.0 += s.value;
+        for (mut s, members, rolled) in items {
+            // Keyed by labels alone: the value goes into the sum.
+            let value = std::mem::take(&mut s.value);
+            let e = merged.entry(s).or_default();
+            e.0 += value;
             e.1 += members;
             e.2 |= rolled;
         }
@@ -619,11 +620,15 @@ pub fn cap_series(series: Vec<CostSeries>, max: usize) -> (Vec<CostSeries>, u64)
     (items.into_iter().map(|(s, _, _)| s).collect(), rolled)
 }
 
-fn without_value(s: &CostSeries) -> CostSeries {
-    CostSeries {
-        value: Decimal::ZERO,
-        ..s.clone()
-    }
+/// A hash of a series' labels (its value left out), to count distinct label sets without
+/// copying them; a 64-bit collision could only end the roll-up one series early.
+fn label_hash(s: &mut CostSeries) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let value = std::mem::take(&mut s.value);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut hasher);
+    s.value = value;
+    hasher.finish()
 }
 
 #[cfg(test)]
