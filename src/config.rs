@@ -673,38 +673,12 @@ fn validate_targets(raw: Option<Vec<RawTarget>>, p: &mut Problems) -> Option<Vec
     for (i, t) in raw.into_iter().enumerate() {
         let at = |key: &str| format!("targets[{i}].{key}");
 
-        let name = match t.name {
-            None => {
-                p.push(
-                    at("name"),
-                    "missing; expected 1-63 characters from a-z, 0-9, '_' and '-'",
-                );
-                None
-            }
-            Some(name) if !valid_target_name(&name) => {
-                p.push(
-                    at("name"),
-                    format!(
-                        "{name:?} is not a valid name; expected 1-63 characters from a-z, 0-9, '_' and '-' (it is used in URL paths and metric labels)"
-                    ),
-                );
-                None
-            }
-            Some(name) => {
-                if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-                    p.push(
-                        at("name"),
-                        format!(
-                            "{name:?} is already the name of targets[{first}]; expected unique target names"
-                        ),
-                    );
-                    None
-                } else {
-                    seen.push((name.clone(), i));
-                    Some(name)
-                }
-            }
-        };
+        let name = unique_name(
+            t.name,
+            (i, "targets", "it is used in URL paths and metric labels"),
+            &mut seen,
+            p,
+        );
 
         let base_url = match t.base_url {
             None => {
@@ -767,6 +741,43 @@ fn validate_targets(raw: Option<Vec<RawTarget>>, p: &mut Problems) -> Option<Vec
         }
     }
     all_ok.then_some(targets)
+}
+
+/// The `name` of list entry `index` of `list`: valid (`why` says what it is used for) and not
+/// already taken by an earlier entry, whose index `seen` remembers.
+fn unique_name(
+    raw: Option<String>,
+    (index, list, why): (usize, &str, &str),
+    seen: &mut Vec<(String, usize)>,
+    p: &mut Problems,
+) -> Option<String> {
+    let path = format!("{list}[{index}].name");
+    let Some(name) = raw else {
+        p.push(
+            path,
+            "missing; expected 1-63 characters from a-z, 0-9, '_' and '-'",
+        );
+        return None;
+    };
+    if !valid_target_name(&name) {
+        p.push(
+            path,
+            format!("{name:?} is not a valid name; expected 1-63 characters from a-z, 0-9, '_' and '-' ({why})"),
+        );
+        return None;
+    }
+    if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+        let singular = list.trim_end_matches('s');
+        p.push(
+            path,
+            format!(
+                "{name:?} is already the name of {list}[{first}]; expected unique {singular} names"
+            ),
+        );
+        return None;
+    }
+    seen.push((name.clone(), index));
+    Some(name)
 }
 
 fn valid_target_name(name: &str) -> bool {
@@ -1331,39 +1342,12 @@ fn validate_budgets(
     let mut seen: Vec<(String, usize)> = Vec::new();
     for (i, b) in raw.unwrap_or_default().into_iter().enumerate() {
         let at = |key: &str| format!("budgets[{i}].{key}");
-        let name = match b.name {
-            None => {
-                p.push(
-                    at("name"),
-                    "missing; expected 1-63 characters from a-z, 0-9, '_' and '-'",
-                );
-                None
-            }
-            Some(name) if !valid_target_name(&name) => {
-                p.push(
-                    at("name"),
-                    format!(
-                        "{name:?} is not a valid name; expected 1-63 characters from a-z, 0-9, '_' and '-' (it is the budget label)"
-                    ),
-                );
-                None
-            }
-            Some(name) => match seen.iter().find(|(n, _)| *n == name) {
-                Some((_, first)) => {
-                    p.push(
-                        at("name"),
-                        format!(
-                            "{name:?} is already the name of budgets[{first}]; expected unique budget names"
-                        ),
-                    );
-                    None
-                }
-                None => {
-                    seen.push((name.clone(), i));
-                    Some(name)
-                }
-            },
-        };
+        let name = unique_name(
+            b.name,
+            (i, "budgets", "it is the budget label"),
+            &mut seen,
+            p,
+        );
         let monthly = match b.monthly {
             None => {
                 p.push(
