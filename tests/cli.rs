@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Proc, WAIT, free_port, parse, samples_named};
+use common::{BIN, Proc, WAIT, parse, samples_named};
 use infobip_billing_exporter::calendar::{Clock, ManualClock};
 use infobip_billing_exporter::demo;
 use time::OffsetDateTime;
@@ -48,29 +48,12 @@ fn simulator_and_run_as_processes_match_the_demo() {
     let sim_url = line.split_whitespace().last().unwrap().to_owned();
 
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key");
-    std::fs::write(&key_file, "demo-key\n").unwrap();
-    let (web, callback) = (free_port(), free_port());
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "targets:\n  - name: demo\n    base_url: {sim_url}\n    api_key_file: {}\n\
-             callback:\n  listen: 127.0.0.1:{callback}\n  public_url: http://127.0.0.1:{callback}\n\
-             web:\n  listen: 127.0.0.1:{web}\nstate_dir: {}\n",
-            key_file.display(),
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+    let (config, metrics) = common::write_run_config(dir.path(), &sim_url);
     let run = Proc::spawn(&["run", "--config", config.to_str().unwrap()]);
     for _ in 0..3 {
         Proc::wait_line(&run.stderr, "result applied");
     }
-    let processes = reqwest::blocking::get(format!("http://127.0.0.1:{web}/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
+    let processes = reqwest::blocking::get(&metrics).unwrap().text().unwrap();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let in_process = runtime.block_on(async {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, parse, samples_named};
+use common::{Proc, parse, samples_named};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -48,23 +48,8 @@ fn sigkill_with_queries_in_flight_loses_nothing() {
         .unwrap()
         .to_owned();
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(&key, "demo-key").unwrap();
-    let (web, callback) = (free_port(), free_port());
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "targets:\n  - name: demo\n    base_url: {sim_url}\n    api_key_file: {}\n\
-             callback:\n  listen: 127.0.0.1:{callback}\n  public_url: http://127.0.0.1:{callback}\n\
-             web:\n  listen: 127.0.0.1:{web}\nstate_dir: {}\n",
-            key.display(),
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+    let (config, metrics) = common::write_run_config(dir.path(), &sim_url);
     let config = config.to_str().unwrap();
-    let metrics = format!("http://127.0.0.1:{web}/metrics");
 
     // First life: all three months applied.
     let first = Proc::spawn(&["run", "--config", config]);

@@ -30,9 +30,7 @@ async fn dropped_callbacks_time_out_and_are_sent_again() {
         |c| c.callback_timeout = Duration::from_millis(1500),
     )
     .await;
-    let expected = h.simulator_month_totals();
-    h.wait_for_months(&expected).await;
-    let samples = h.assert_scrape_months(&expected).await;
+    let samples = h.converge().await;
     assert!(
         h.simulator.stats().callbacks_dropped > 0,
         "the fault happened"
@@ -85,9 +83,7 @@ async fn failed_results_are_retried() {
         |_| {},
     )
     .await;
-    let expected = h.simulator_month_totals();
-    h.wait_for_months(&expected).await;
-    let samples = h.assert_scrape_months(&expected).await;
+    let samples = h.converge().await;
     assert!(
         h.simulator.stats().callbacks_failed > 0,
         "the fault happened"
@@ -106,9 +102,7 @@ async fn server_errors_on_submit_are_retried() {
         |_| {},
     )
     .await;
-    let expected = h.simulator_month_totals();
-    h.wait_for_months(&expected).await;
-    let samples = h.assert_scrape_months(&expected).await;
+    let samples = h.converge().await;
     assert!(
         h.simulator.stats().server_errors() > 0,
         "the fault happened"
@@ -132,9 +126,7 @@ async fn a_429_storm_is_waited_out() {
         ..with_faults(Faults::default())
     };
     let h = Harness::start(options, |_| {}).await;
-    let expected = h.simulator_month_totals();
-    h.wait_for_months(&expected).await;
-    let samples = h.assert_scrape_months(&expected).await;
+    let samples = h.converge().await;
     assert!(h.simulator.stats().throttled() > 0, "the fault happened");
     assert!(counter(&samples, QUERIES, ("outcome", "throttled")) > Decimal::ZERO);
     h.stop().await;
@@ -150,9 +142,7 @@ async fn malformed_callbacks_are_rejected_and_the_query_sent_again() {
         |_| {},
     )
     .await;
-    let expected = h.simulator_month_totals();
-    h.wait_for_months(&expected).await;
-    let samples = h.assert_scrape_months(&expected).await;
+    let samples = h.converge().await;
     assert!(
         h.simulator.stats().callbacks_malformed > 0,
         "the fault happened"
@@ -168,9 +158,7 @@ async fn callbacks_delayed_past_the_timeout_still_count() {
         ..Default::default()
     };
     let h = Harness::start(options, |c| c.callback_timeout = Duration::from_millis(500)).await;
-    let expected = h.simulator_month_totals();
-    h.wait_for_months(&expected).await;
-    let samples = h.assert_scrape_months(&expected).await;
+    let samples = h.converge().await;
     assert!(counter(&samples, QUERIES, ("outcome", "timeout")) > Decimal::ZERO);
     h.stop().await;
 }

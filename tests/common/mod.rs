@@ -346,6 +346,14 @@ impl Harness {
         }
     }
 
+    /// Waits until the figures equal the simulator's own totals, checks /metrics shows them,
+    /// and returns the scrape.
+    pub async fn converge(&self) -> Vec<Sample> {
+        let expected = self.simulator_month_totals();
+        self.wait_for_months(&expected).await;
+        self.assert_scrape_months(&expected).await
+    }
+
     /// Scrapes and checks that /metrics shows exactly `expected` as month costs.
     pub async fn assert_scrape_months(&self, expected: &BTreeMap<CostKey, Decimal>) -> Vec<Sample> {
         let samples = parse(&scrape(self.exporter.web_addr).await);
@@ -490,4 +498,26 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A config file in `dir` for `run --config` against the simulator at `sim_url` (key
+/// `demo-key` from a file, target `demo`, state in `dir/state`); returns its path and the
+/// metrics URL.
+pub fn write_run_config(dir: &std::path::Path, sim_url: &str) -> (std::path::PathBuf, String) {
+    let key = dir.join("key");
+    std::fs::write(&key, "demo-key\n").unwrap();
+    let (web, callback) = (free_port(), free_port());
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - name: demo\n    base_url: {sim_url}\n    api_key_file: {}\n\
+             callback:\n  listen: 127.0.0.1:{callback}\n  public_url: http://127.0.0.1:{callback}\n\
+             web:\n  listen: 127.0.0.1:{web}\nstate_dir: {}\n",
+            key.display(),
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    (config, format!("http://127.0.0.1:{web}/metrics"))
 }
