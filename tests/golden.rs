@@ -9,16 +9,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use common::{WAIT, scrape};
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
+use common::scrape;
 use infobip_billing_exporter::config::{BudgetConfig, BudgetMatch, Config};
-use infobip_billing_exporter::demo;
 use infobip_billing_exporter::infobip::model::BillingUsageAggregate;
 use infobip_billing_exporter::simulator::SimulatorOptions;
-use time::macros::datetime;
-use tokio_util::sync::CancellationToken;
 
 fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -68,30 +63,11 @@ fn data_lines(text: &str) -> String {
 }
 
 async fn render(configure: Configure) -> String {
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(datetime!(2026-11-27 12:00 UTC)));
     let state = tempfile::tempdir().unwrap();
-    let shutdown = CancellationToken::new();
-    let demo = demo::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        clock,
-        state.path().into(),
-        shutdown.clone(),
-        SimulatorOptions::default(),
-        configure,
-    )
-    .await
-    .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .expect("three results within the wait")
-        .unwrap();
+    let (demo, shutdown) =
+        common::started_demo(&state, SimulatorOptions::default(), configure).await;
     let text = scrape(demo.exporter.web_addr).await;
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, demo.join())
-        .await
-        .expect("clean stop")
-        .unwrap();
+    common::stop_demo(demo, shutdown).await;
     data_lines(&text)
 }
 

@@ -4,21 +4,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use common::{Sample, WAIT, expected_from_bodies, parse, samples_named, scrape, window};
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
+use common::{
+    Sample, expected_from_bodies, parse, samples_named, scrape, started_demo, stop_demo, window,
+};
 use infobip_billing_exporter::config::{BudgetConfig, BudgetMatch, Config};
-use infobip_billing_exporter::demo::{self, Demo};
 use infobip_billing_exporter::infobip::model::BillingUsageAggregate;
 use infobip_billing_exporter::simulator::{Scale, SimulatorOptions};
 use rust_decimal::Decimal;
-use time::macros::datetime;
-use tokio_util::sync::CancellationToken;
-
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(ManualClock::new(datetime!(2026-11-27 12:00 UTC)))
-}
 
 fn budget(name: &str, monthly: &str, currency: &str, matcher: BudgetMatch) -> BudgetConfig {
     BudgetConfig {
@@ -57,39 +50,6 @@ fn budgets_and_dimensions(config: &mut Config) {
     ];
 }
 
-/// Starts the demo stack with `configure` and waits for the three months in retention.
-async fn started(
-    state: &tempfile::TempDir,
-    options: SimulatorOptions,
-    configure: impl FnOnce(&mut Config),
-) -> (Demo, CancellationToken) {
-    let shutdown = CancellationToken::new();
-    let demo = demo::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        clock(),
-        state.path().into(),
-        shutdown.clone(),
-        options,
-        configure,
-    )
-    .await
-    .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .expect("three results within the wait")
-        .unwrap();
-    (demo, shutdown)
-}
-
-async fn stop(demo: Demo, shutdown: CancellationToken) {
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, demo.join())
-        .await
-        .expect("clean stop")
-        .unwrap();
-}
-
 /// Sum of `metric` per (currency, label `by`).
 fn sums_by(samples: &[Sample], metric: &str, by: &str) -> BTreeMap<(String, String), Decimal> {
     let mut sums = BTreeMap::new();
@@ -106,7 +66,7 @@ fn sums_by(samples: &[Sample], metric: &str, by: &str) -> BTreeMap<(String, Stri
 async fn daily_costs_add_up_to_the_month_cost_per_currency() {
     let state = tempfile::tempdir().unwrap();
     // 93 days from 27 November reach back to 27 August: September to November are whole.
-    let (demo, shutdown) = started(&state, SimulatorOptions::default(), |c| c.days = 93).await;
+    let (demo, shutdown) = started_demo(&state, SimulatorOptions::default(), |c| c.days = 93).await;
     let samples = parse(&scrape(demo.exporter.web_addr).await);
     let days = sums_by(&samples, "infobip_billing_cost", "day");
     let months = sums_by(&samples, "infobip_billing_month_cost", "month");
@@ -119,14 +79,14 @@ async fn daily_costs_add_up_to_the_month_cost_per_currency() {
     );
     assert!(months.keys().any(|(c, _)| c == "USD") && months.keys().any(|(c, _)| c == "EUR"));
     assert_eq!(days, months, "per (currency, month)");
-    stop(demo, shutdown).await;
+    stop_demo(demo, shutdown).await;
 }
 
 #[tokio::test]
 async fn budgets_forecasts_and_dimensions_are_exported() {
     let state = tempfile::tempdir().unwrap();
     let (demo, shutdown) =
-        started(&state, SimulatorOptions::default(), budgets_and_dimensions).await;
+        started_demo(&state, SimulatorOptions::default(), budgets_and_dimensions).await;
     let samples = parse(&scrape(demo.exporter.web_addr).await);
 
     for metric in [
@@ -226,7 +186,7 @@ async fn budgets_forecasts_and_dimensions_are_exported() {
     assert_eq!(flags["2026-11"], Decimal::ZERO);
     let accounts = samples_named(&samples, "infobip_billing_account_info");
     assert_eq!(accounts.len(), demo.simulator.accounts().len());
-    stop(demo, shutdown).await;
+    stop_demo(demo, shutdown).await;
 }
 
 #[tokio::test]
@@ -240,7 +200,7 @@ async fn max_series_caps_every_data_metric_and_keeps_currency_totals() {
         },
         ..SimulatorOptions::default()
     };
-    let (demo, shutdown) = started(&state, options, |c| {
+    let (demo, shutdown) = started_demo(&state, options, |c| {
         budgets_and_dimensions(c);
         c.days = 3;
         c.metrics.max_series = 50;
@@ -305,7 +265,7 @@ async fn max_series_caps_every_data_metric_and_keeps_currency_totals() {
             .iter()
             .any(|s| s.labels["country_code"] == "other")
     );
-    stop(demo, shutdown).await;
+    stop_demo(demo, shutdown).await;
 }
 
 #[tokio::test]
@@ -313,7 +273,7 @@ async fn max_series_caps_every_data_metric_and_keeps_currency_totals() {
 async fn promtool_finds_a_scrape_with_budgets_and_dimensions_clean() {
     let state = tempfile::tempdir().unwrap();
     let (demo, shutdown) =
-        started(&state, SimulatorOptions::default(), budgets_and_dimensions).await;
+        started_demo(&state, SimulatorOptions::default(), budgets_and_dimensions).await;
     let text = scrape(demo.exporter.web_addr).await;
     assert!(text.contains("infobip_billing_budget_used_ratio{"));
     assert!(text.contains("country_code=\""));
@@ -322,5 +282,5 @@ async fn promtool_finds_a_scrape_with_budgets_and_dimensions_clean() {
         status.success() && lint.trim().is_empty(),
         "promtool check metrics: {status}\n{lint}"
     );
-    stop(demo, shutdown).await;
+    stop_demo(demo, shutdown).await;
 }

@@ -5,16 +5,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use common::{WAIT, scrape};
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
+use common::scrape;
 use infobip_billing_exporter::config::{BudgetConfig, BudgetMatch};
-use infobip_billing_exporter::demo;
 use infobip_billing_exporter::infobip::model::BillingUsageAggregate;
 use infobip_billing_exporter::simulator::SimulatorOptions;
-use time::macros::datetime;
-use tokio_util::sync::CancellationToken;
 
 /// A documented metric: its type, required labels, optional labels, and whether the optional
 /// dimensions (`traffic_type`, …) may appear as labels.
@@ -67,39 +62,23 @@ fn documented() -> BTreeMap<String, Documented> {
 
 #[tokio::test]
 async fn docs_list_exactly_the_exposed_metrics_and_labels() {
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(datetime!(2026-11-27 12:00 UTC)));
     let state = tempfile::tempdir().unwrap();
-    let shutdown = CancellationToken::new();
     // Everything on, so that every data metric has series.
-    let demo = demo::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        clock,
-        state.path().into(),
-        shutdown.clone(),
-        SimulatorOptions::default(),
-        |c| {
-            c.metrics.dimensions = vec![BillingUsageAggregate::TRAFFIC_TYPE];
-            c.metrics.budgets = vec![BudgetConfig {
-                name: "sms".into(),
-                monthly: "100".parse().unwrap(),
-                currency: "EUR".into(),
-                matcher: BudgetMatch {
-                    channel: Some("sms".into()),
-                    ..Default::default()
-                },
-            }];
-        },
-    )
-    .await
-    .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .expect("three results within the wait")
-        .unwrap();
+    let (demo, shutdown) = common::started_demo(&state, SimulatorOptions::default(), |c| {
+        c.metrics.dimensions = vec![BillingUsageAggregate::TRAFFIC_TYPE];
+        c.metrics.budgets = vec![BudgetConfig {
+            name: "sms".into(),
+            monthly: "100".parse().unwrap(),
+            currency: "EUR".into(),
+            matcher: BudgetMatch {
+                channel: Some("sms".into()),
+                ..Default::default()
+            },
+        }];
+    })
+    .await;
     let text = scrape(demo.exporter.web_addr).await;
-    shutdown.cancel();
-    demo.join().await.unwrap();
+    common::stop_demo(demo, shutdown).await;
 
     // Families from `# TYPE`, so that metrics without series yet are included too.
     let mut exposed: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();

@@ -5,14 +5,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use common::{WAIT, parse, scrape};
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
 use infobip_billing_exporter::config::{BudgetConfig, BudgetMatch, OtlpConfig, OtlpProtocol};
-use infobip_billing_exporter::demo;
 use infobip_billing_exporter::simulator::SimulatorOptions;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -23,7 +20,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use prost::Message as _;
-use time::macros::datetime;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -182,40 +178,25 @@ async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
         OtlpProtocol::Grpc => format!("http://{addr}"),
         OtlpProtocol::HttpProtobuf => format!("http://{addr}/v1/metrics"),
     };
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(datetime!(2026-11-27 12:00 UTC)));
     let state = tempfile::tempdir().unwrap();
-    let shutdown = CancellationToken::new();
-    let demo = demo::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        clock,
-        state.path().into(),
-        shutdown.clone(),
-        SimulatorOptions::default(),
-        |c| {
-            c.metrics.budgets = vec![BudgetConfig {
-                name: "sms".into(),
-                monthly: "250".parse().unwrap(),
-                currency: "EUR".into(),
-                matcher: BudgetMatch {
-                    channel: Some("sms".into()),
-                    ..Default::default()
-                },
-            }];
-            c.metrics.otlp = Some(OtlpConfig {
-                endpoint,
-                protocol,
-                interval: Duration::from_secs(1),
-                headers: [("x-test".to_owned(), "yes".to_owned())].into(),
-            });
-        },
-    )
-    .await
-    .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .expect("three results within the wait")
-        .unwrap();
+    let (demo, shutdown) = common::started_demo(&state, SimulatorOptions::default(), |c| {
+        c.metrics.budgets = vec![BudgetConfig {
+            name: "sms".into(),
+            monthly: "250".parse().unwrap(),
+            currency: "EUR".into(),
+            matcher: BudgetMatch {
+                channel: Some("sms".into()),
+                ..Default::default()
+            },
+        }];
+        c.metrics.otlp = Some(OtlpConfig {
+            endpoint,
+            protocol,
+            interval: Duration::from_secs(1),
+            headers: [("x-test".to_owned(), "yes".to_owned())].into(),
+        });
+    })
+    .await;
     let expected = scraped(&scrape(demo.exporter.web_addr).await);
     // A periodic push already arrived while the exporter runs.
     tokio::time::timeout(WAIT, received.wait_for(|r| !r.requests.is_empty()))
@@ -223,11 +204,7 @@ async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
         .expect("a push within the wait")
         .unwrap();
     // Stopping flushes once more, from the same (unchanged) snapshot as the scrape.
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, demo.join())
-        .await
-        .expect("clean stop")
-        .unwrap();
+    common::stop_demo(demo, shutdown).await;
 
     let got = received.borrow().clone();
     let last = got.requests.last().unwrap();

@@ -521,3 +521,44 @@ pub fn write_run_config(dir: &std::path::Path, sim_url: &str) -> (std::path::Pat
     .unwrap();
     (config, format!("http://127.0.0.1:{web}/metrics"))
 }
+
+/// Starts the demo stack on the November clock with `configure`, and waits for the three months
+/// in retention.
+pub async fn started_demo(
+    state: &tempfile::TempDir,
+    options: infobip_billing_exporter::simulator::SimulatorOptions,
+    configure: impl FnOnce(&mut infobip_billing_exporter::config::Config),
+) -> (
+    infobip_billing_exporter::demo::Demo,
+    tokio_util::sync::CancellationToken,
+) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let demo = infobip_billing_exporter::demo::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        november_clock(),
+        state.path().into(),
+        shutdown.clone(),
+        options,
+        configure,
+    )
+    .await
+    .unwrap();
+    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
+    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
+        .await
+        .expect("three results within the wait")
+        .unwrap();
+    (demo, shutdown)
+}
+
+/// Stops what [`started_demo`] started, within `WAIT`.
+pub async fn stop_demo(
+    demo: infobip_billing_exporter::demo::Demo,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, demo.join())
+        .await
+        .expect("clean stop")
+        .unwrap();
+}
