@@ -110,7 +110,7 @@ fn ingest(c: &mut Criterion) {
     let Outcome::Success(usage) = result::decode(&body, &dimensions).unwrap().outcome else {
         panic!("the simulator's result did not decode as a success");
     };
-    let facts = usage.facts.len();
+    let facts = usage.len();
     assert_eq!(baseline(&body).len(), facts, "both sum to the same facts");
     let mut group = c.benchmark_group(format!(
         "ingest/{rows}_rows_{}MB_{facts}_facts",

@@ -26,9 +26,10 @@ use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, QueryBillingUsageApiRequest,
 };
 use crate::infobip::result::{self, DecodeError, Outcome};
-use crate::ledger::{CostSeries, Ledger, Snapshot, View};
+use crate::ledger::Ledger;
 use crate::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
 use crate::scheduler::AGGREGATE_BY;
+use crate::snapshot::{CostSeries, Snapshot, View};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackfillArgs {
@@ -417,14 +418,14 @@ mod tests {
         facts.insert((a, k2), v2);
         ledger.apply(
             "eu",
-            Usage {
-                covered: Some(DayRange {
+            Usage::from_facts(
+                Some(DayRange {
                     since: a,
                     until: date!(2026 - 11 - 03),
                 }),
-                periods: vec![(YearMonth::of(a), false)],
+                vec![(YearMonth::of(a), false)],
                 facts,
-            },
+            ),
         );
         let text = openmetrics(
             &ledger,

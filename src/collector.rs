@@ -7,7 +7,7 @@ use prometheus_client::registry::Registry;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::ledger::{CostSeries, Snapshot};
+use crate::snapshot::{CostSeries, Snapshot};
 
 pub const PREFIX: &str = "infobip_billing";
 
@@ -339,7 +339,8 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{BudgetSeries, Status};
+    use crate::ledger::Status;
+    use crate::snapshot::BudgetSeries;
     use prometheus_client::collector::Collector;
     use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
     use prometheus_client::metrics::MetricType;

@@ -1441,7 +1441,7 @@ fn validate_budget_match(
     });
     let account = check("account", raw.account, &|_| None);
     let category = check("category", raw.category, &|_| None);
-    // Channel labels are always lower case (see ledger::channel_of); anything else never matches.
+    // Channel labels are always lower case (see snapshot::channel_of); anything else never matches.
     let channel = check("channel", raw.channel, &|c| {
         (c != c.to_lowercase()).then(|| {
             format!("{c:?} is not a channel label; expected lower case, e.g. sms or whatsapp")

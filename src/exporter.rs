@@ -13,10 +13,11 @@ use crate::calendar::{Clock, DayRange, retention_start};
 use crate::config::{ApiKey, Config, MetricsConfig};
 use crate::infobip::client::Client;
 use crate::infobip::model::BillingUsageAggregate;
-use crate::ledger::{ApplyReport, Ledger, Snapshot, Usage, View};
+use crate::ledger::{ApplyReport, Ledger, Usage};
 use crate::scheduler::{self, PendingTable};
 use crate::selfmetrics::SelfMetrics;
 use crate::server;
+use crate::snapshot::{Snapshot, View};
 use crate::state::{Loaded, StateError, StateFile, Stored};
 
 /// State shared by the query loops, the callback receiver and the scrape handler.

@@ -6,7 +6,9 @@
 //! - [`infobip`]: the upstream wire types and the HTTP client.
 //! - [`scheduler`]: what to query when, the pending table.
 //! - [`callback`]: the webhook receiver for results.
-//! - [`ledger`]: the billing facts, replaced per covered day, and their immutable snapshot.
+//! - [`labels`]: label strings held once and referred to by id; sums keyed by ids.
+//! - [`ledger`]: the billing facts, replaced per covered day.
+//! - [`snapshot`]: the series a scrape encodes, built from the ledger, immutable.
 //! - [`state`]: the state file (ledger and pending table), written atomically.
 //! - [`collector`]: encodes the snapshot as Prometheus text and OpenMetrics.
 //! - [`otlp`]: pushes the same data metrics over OTLP (gRPC or HTTP/protobuf).
@@ -28,6 +30,7 @@ pub mod config;
 pub mod demo;
 pub mod exporter;
 pub mod infobip;
+pub mod labels;
 pub mod ledger;
 pub mod oneshot;
 pub mod otlp;
@@ -36,4 +39,5 @@ pub mod scheduler;
 pub mod selfmetrics;
 pub mod server;
 pub mod simulator;
+pub mod snapshot;
 pub mod state;

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::collector::{self, Family};
 use crate::config::{OtlpConfig, OtlpProtocol};
-use crate::ledger::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// The instrumentation scope of every pushed metric.
 const SCOPE: &str = "infobip-billing-exporter";

@@ -4,7 +4,7 @@
 //! or the new one, never half of either.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::calendar::YearMonth;
-use crate::ledger::{Amount, FactKey, Ledger, TargetLedger};
+use crate::labels::Labels;
+use crate::ledger::{
+    ACCOUNT, ACCOUNT_KEY, Amount, CATEGORY, CURRENCY, FIRST_DIMENSION, FactKey, Ledger,
+    TargetLedger, UNIT, Usage,
+};
 use crate::scheduler::PendingQuery;
 
 const FILE_NAME: &str = "state.json";
@@ -26,7 +30,7 @@ pub struct Stored {
 }
 
 /// The file's layout: explicit and flat, so it stays readable and independent of in-memory maps.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OnDisk {
     version: u32,
@@ -37,7 +41,7 @@ struct OnDisk {
     pending: Vec<PendingQuery>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DiskTarget {
     months: std::collections::BTreeMap<YearMonth, bool>,
@@ -45,7 +49,7 @@ struct DiskTarget {
     facts: Vec<DiskFact>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DiskFact {
     day: Date,
@@ -60,58 +64,117 @@ struct DiskFact {
     dimensions: Vec<String>,
 }
 
-impl OnDisk {
-    fn from_state(state: &Stored) -> Self {
-        let targets = state
-            .ledger
+/// What [`StateFile::save`] writes: the [`OnDisk`] layout, serialised straight from the ledger
+/// so that saving a million facts does not first copy them all as strings.
+#[derive(Serialize)]
+struct OnDiskRef<'a> {
+    version: u32,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    dimensions: &'a [String],
+    targets: std::collections::BTreeMap<&'a str, DiskTargetRef<'a>>,
+    pending: &'a [PendingQuery],
+}
+
+#[derive(Serialize)]
+struct DiskTargetRef<'a> {
+    months: &'a std::collections::BTreeMap<YearMonth, bool>,
+    results_applied: u64,
+    facts: FactsRef<'a>,
+}
+
+struct FactsRef<'a> {
+    target: &'a TargetLedger,
+    labels: &'a Labels,
+}
+
+impl Serialize for FactsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let labels = self.labels;
+        s.collect_seq(self.target.days.iter().flat_map(|(day, facts)| {
+            facts.iter().map(move |(ids, amount)| DiskFactRef {
+                day: *day,
+                account: labels.name(ids[ACCOUNT]),
+                account_key: labels.name(ids[ACCOUNT_KEY]),
+                category: labels.name(ids[CATEGORY]),
+                currency: labels.name(ids[CURRENCY]),
+                unit: labels.name(ids[UNIT]),
+                cost: amount.cost,
+                quantity: amount.quantity,
+                dimensions: NamesRef {
+                    ids: &ids[FIRST_DIMENSION..],
+                    labels,
+                },
+            })
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct DiskFactRef<'a> {
+    day: Date,
+    account: &'a str,
+    account_key: &'a str,
+    category: &'a str,
+    currency: &'a str,
+    unit: &'a str,
+    cost: Decimal,
+    quantity: Decimal,
+    #[serde(skip_serializing_if = "NamesRef::is_empty")]
+    dimensions: NamesRef<'a>,
+}
+
+struct NamesRef<'a> {
+    ids: &'a [u32],
+    labels: &'a Labels,
+}
+
+impl NamesRef<'_> {
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl Serialize for NamesRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.ids.iter().map(|&id| self.labels.name(id)))
+    }
+}
+
+impl<'a> OnDiskRef<'a> {
+    fn of(state: &'a Stored) -> Self {
+        let ledger = &state.ledger;
+        let targets = ledger
             .targets
             .iter()
             .map(|(name, tl)| {
-                let facts = tl
-                    .days
-                    .iter()
-                    .flat_map(|(day, facts)| {
-                        facts.iter().map(|(k, a)| DiskFact {
-                            day: *day,
-                            account: k.account.clone(),
-                            account_key: k.account_key.clone(),
-                            category: k.category.clone(),
-                            currency: k.currency.clone(),
-                            unit: k.unit.clone(),
-                            cost: a.cost,
-                            quantity: a.quantity,
-                            dimensions: k.dimensions.clone(),
-                        })
-                    })
-                    .collect();
-                let target = DiskTarget {
-                    months: tl.months.clone(),
+                let target = DiskTargetRef {
+                    months: &tl.months,
                     results_applied: tl.results_applied,
-                    facts,
+                    facts: FactsRef {
+                        target: tl,
+                        labels: &ledger.labels,
+                    },
                 };
-                (name.clone(), target)
+                (name.as_str(), target)
             })
             .collect();
         Self {
             version: VERSION,
-            dimensions: state.ledger.dimensions.clone(),
+            dimensions: &ledger.dimensions,
             targets,
-            pending: state.pending.clone(),
+            pending: &state.pending,
         }
     }
+}
 
+impl OnDisk {
     fn into_state(self) -> Stored {
         let mut ledger = Ledger {
             dimensions: self.dimensions,
             ..Ledger::default()
         };
         for (name, target) in self.targets {
-            let mut tl = TargetLedger {
-                months: target.months,
-                results_applied: target.results_applied,
-                ..Default::default()
-            };
-            for f in target.facts {
+            let facts = target.facts.into_iter().map(|f| {
                 let key = FactKey {
                     account: f.account,
                     account_key: f.account_key,
@@ -124,9 +187,10 @@ impl OnDisk {
                     cost: f.cost,
                     quantity: f.quantity,
                 };
-                *tl.days.entry(f.day).or_default().entry(key).or_default() += amount;
-            }
-            ledger.targets.insert(name, tl);
+                ((f.day, key), amount)
+            });
+            let usage = Usage::from_facts(None, Vec::new(), facts);
+            ledger.restore(&name, usage, target.months, target.results_applied);
         }
         Stored {
             ledger,
@@ -245,15 +309,24 @@ impl StateFile {
 
     /// Replaces the state file atomically.
     pub fn save(&self, state: &Stored) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(&OnDisk::from_state(state))?;
         let tmp = self.path.with_file_name(format!("{FILE_NAME}.tmp"));
         let write_err = |path: &Path| {
             let path = path.to_owned();
             move |source| StateError::Write { path, source }
         };
         // The file holds callback tokens: readable by the exporter's user only.
-        let mut file = private_file(&tmp).map_err(write_err(&tmp))?;
-        file.write_all(&bytes).map_err(write_err(&tmp))?;
+        let file = private_file(&tmp).map_err(write_err(&tmp))?;
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        serde_json::to_writer(&mut out, &OnDiskRef::of(state)).map_err(|e| {
+            if e.is_io() {
+                write_err(&tmp)(e.into())
+            } else {
+                StateError::Encode(e)
+            }
+        })?;
+        let file = out
+            .into_inner()
+            .map_err(|e| write_err(&tmp)(e.into_error()))?;
         file.sync_all().map_err(write_err(&tmp))?;
         drop(file);
         fs::rename(&tmp, &self.path).map_err(write_err(&self.path))?;
@@ -306,21 +379,20 @@ mod tests {
         let day = date!(2026 - 11 - 02);
         ledger.apply(
             "eu",
-            Usage {
-                covered: Some(DayRange {
+            Usage::from_facts(
+                Some(DayRange {
                     since: date!(2026 - 11 - 01),
                     until: date!(2026 - 11 - 03),
                 }),
-                periods: vec![(YearMonth::of(day), false)],
-                facts: [(
+                vec![(YearMonth::of(day), false)],
+                [(
                     (day, key),
                     Amount {
                         cost: "86.69".parse().unwrap(),
                         quantity: "12040".parse().unwrap(),
                     },
-                )]
-                .into(),
-            },
+                )],
+            ),
         );
         let mut table = crate::scheduler::PendingTable::default();
         let r = DayRange {

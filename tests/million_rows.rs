@@ -13,6 +13,7 @@ use infobip_billing_exporter::calendar::{Clock, DayRange, YearMonth};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, BillingUsageDataFilter, Cell, QueryBillingUsageApiRequest,
 };
+use infobip_billing_exporter::ledger::CURRENCY;
 use infobip_billing_exporter::scheduler::wall_now;
 use infobip_billing_exporter::simulator::{Scale, Simulator, SimulatorOptions};
 use rust_decimal::Decimal;
@@ -152,12 +153,14 @@ async fn a_million_row_callback_is_ingested_to_the_cent() {
     println!("posted and applied in {:?}", posted.elapsed());
 
     let mut held: BTreeMap<String, Decimal> = BTreeMap::new();
-    for (key, amount) in h.exporter.shared.lock_ledger().targets["sim"]
-        .days
-        .values()
-        .flatten()
     {
-        *held.entry(key.currency.clone()).or_default() += amount.cost;
+        let ledger = h.exporter.shared.lock_ledger();
+        for facts in ledger.targets["sim"].days.values() {
+            for (ids, amount) in facts.iter() {
+                let currency = ledger.labels.name(ids[CURRENCY]);
+                *held.entry(currency.to_owned()).or_default() += amount.cost;
+            }
+        }
     }
     assert_eq!(held, expected, "ledger totals per currency");
     let mut exported: BTreeMap<String, Decimal> = BTreeMap::new();

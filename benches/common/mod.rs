@@ -1,11 +1,11 @@
 //! Data shared by the benches: a ledger of a given size and the naive registry baseline.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
 use infobip_billing_exporter::calendar::{DayRange, YearMonth};
 use infobip_billing_exporter::collector;
-use infobip_billing_exporter::ledger::{Amount, FactKey, Ledger, Snapshot, TargetLedger, View};
+use infobip_billing_exporter::ledger::{Amount, FactKey, Ledger, Usage};
+use infobip_billing_exporter::snapshot::{Snapshot, View};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -42,42 +42,41 @@ const COUNTRIES: [&str; 10] = ["US", "DE", "FR", "GB", "HR", "IN", "BR", "NG", "
 /// Exported, that is `2 × DAYS × keys` day series (cost, quantity) plus `2 × keys` month series
 /// (month-to-date, forecast) plus one `account_info` per account.
 pub fn ledger(keys: usize) -> Ledger {
-    let mut days = BTreeMap::new();
+    let mut facts = Vec::with_capacity(keys * usize::from(DAYS));
     for d in 1..=DAYS {
         let day = Date::from_calendar_date(2026, time::Month::November, d).unwrap();
-        let facts = (0..keys)
-            .map(|i| {
-                let account = i / (CATEGORIES.len() * COUNTRIES.len() * 2);
-                let key = FactKey {
-                    account: format!("Account {account}"),
-                    account_key: format!("8F3C2A{account:06}"),
-                    category: CATEGORIES[i % CATEGORIES.len()].to_owned(),
-                    currency: "EUR".to_owned(),
-                    unit: "message".to_owned(),
-                    dimensions: vec![
-                        ["A2P", "P2P"][(i / (CATEGORIES.len() * COUNTRIES.len())) % 2].to_owned(),
-                        COUNTRIES[(i / CATEGORIES.len()) % COUNTRIES.len()].to_owned(),
-                    ],
-                };
-                let n = (i * 7919 + usize::from(d) * 31) % 100_000;
-                let amount = Amount {
-                    cost: Decimal::new(i64::try_from(n).unwrap(), 2),
-                    quantity: Decimal::from(n * 3),
-                };
-                (key, amount)
-            })
-            .collect();
-        days.insert(day, facts);
+        facts.extend((0..keys).map(|i| {
+            let account = i / (CATEGORIES.len() * COUNTRIES.len() * 2);
+            let key = FactKey {
+                account: format!("Account {account}"),
+                account_key: format!("8F3C2A{account:06}"),
+                category: CATEGORIES[i % CATEGORIES.len()].to_owned(),
+                currency: "EUR".to_owned(),
+                unit: "message".to_owned(),
+                dimensions: vec![
+                    ["A2P", "P2P"][(i / (CATEGORIES.len() * COUNTRIES.len())) % 2].to_owned(),
+                    COUNTRIES[(i / CATEGORIES.len()) % COUNTRIES.len()].to_owned(),
+                ],
+            };
+            let n = (i * 7919 + usize::from(d) * 31) % 100_000;
+            let amount = Amount {
+                cost: Decimal::new(i64::try_from(n).unwrap(), 2),
+                quantity: Decimal::from(n * 3),
+            };
+            ((day, key), amount)
+        }));
     }
-    let target = TargetLedger {
-        days,
-        months: [(YearMonth::of(TODAY), false)].into(),
-        results_applied: 1,
-    };
-    Ledger {
+    let mut ledger = Ledger {
         dimensions: vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()],
-        targets: [("eu".to_owned(), target)].into(),
-    }
+        ..Ledger::default()
+    };
+    ledger.restore(
+        "eu",
+        Usage::from_facts(None, Vec::new(), facts),
+        [(YearMonth::of(TODAY), false)].into(),
+        1,
+    );
+    ledger
 }
 
 /// What the exporter builds a snapshot with: a 35-day window and no cap that would roll up.

@@ -8,7 +8,9 @@
 //! position (reference A10); cells are read from their raw JSON text so money is exact (A16).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap as StdHashMap};
+
+use hashbrown::HashMap;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -19,7 +21,8 @@ use super::model::{
     QueryAggregateDataStatus, parse_decimal, parse_instant,
 };
 use crate::calendar::YearMonth;
-use crate::ledger::{Amount, FactKey, Usage};
+use crate::labels::{Labels, Tally};
+use crate::ledger::{Amount, DayFacts, FIRST_DIMENSION, Usage};
 
 /// What a callback said.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +127,7 @@ impl Columns {
         columns: &[WireColumn],
         dimensions: &[BillingUsageAggregate],
     ) -> Result<Self, DecodeError> {
-        let index: HashMap<&str, usize> = columns
+        let index: StdHashMap<&str, usize> = columns
             .iter()
             .enumerate()
             .map(|(i, c)| (c.column_name.as_str(), i))
@@ -204,14 +207,14 @@ pub struct StreamDecoder {
     capturing_key: bool,
     columns_start: usize,
     columns: Option<Columns>,
-    /// The current row's bytes and the end offsets of its cells.
+    /// A row that spans chunks: its bytes so far and where its scan stopped.
     row: Vec<u8>,
-    cells: Vec<usize>,
-    row_in_string: bool,
-    row_escaped: bool,
+    scan: RowScan,
+    /// The (start, end) of each cell of the row being read.
+    cells: Vec<Cell>,
     rows_seen: usize,
     /// Rows that came before `columns` (never seen from Infobip, but JSON allows it).
-    deferred: Vec<(Vec<u8>, Vec<usize>)>,
+    deferred: Vec<(Vec<u8>, Vec<Cell>)>,
     aggregate: Aggregate,
 }
 
@@ -229,12 +232,11 @@ impl StreamDecoder {
             columns_start: 0,
             columns: None,
             row: Vec::with_capacity(512),
+            scan: RowScan::default(),
             cells: Vec::with_capacity(16),
-            row_in_string: false,
-            row_escaped: false,
             rows_seen: 0,
             deferred: Vec::new(),
-            aggregate: Aggregate::default(),
+            aggregate: Aggregate::new(FIRST_DIMENSION + dimensions.len()),
         }
     }
 
@@ -244,8 +246,8 @@ impl StreamDecoder {
         while i < chunk.len() {
             i += match self.mode {
                 Mode::Skeleton => self.skeleton_byte(chunk[i])?,
-                Mode::BetweenRows => self.between_rows(chunk[i])?,
-                Mode::InRow => self.row_bytes(&chunk[i..])?,
+                Mode::BetweenRows => self.between_rows(&chunk[i..])?,
+                Mode::InRow => self.row_continues(&chunk[i..])?,
             };
         }
         Ok(())
@@ -322,87 +324,87 @@ impl StreamDecoder {
         let columns: Vec<WireColumn> =
             serde_json::from_slice(raw).map_err(|e| DecodeError::Json(e.to_string()))?;
         let columns = Columns::find(&columns, &self.dimensions)?;
-        for (row, cells) in std::mem::take(&mut self.deferred) {
-            self.aggregate.row(&columns, &row, &cells, self.rows_seen)?;
+        for (row_no, (row, cells)) in std::mem::take(&mut self.deferred).iter().enumerate() {
+            self.aggregate.row(&columns, row, cells, row_no)?;
         }
         self.columns = Some(columns);
         Ok(())
     }
 
-    fn between_rows(&mut self, b: u8) -> Result<usize, DecodeError> {
-        match b {
-            b'[' => {
-                self.row.clear();
-                self.cells.clear();
-                self.mode = Mode::InRow;
-            }
-            b']' => {
-                // The rows array ends; the skeleton has its `[` already and gets the `]`.
-                self.skeleton.push(b']');
-                self.mode = Mode::Skeleton;
-            }
-            b',' | b' ' | b'\n' | b'\r' | b'\t' => {}
-            other => {
-                return Err(DecodeError::Json(format!(
-                    "expected a row array in response.rows, found {:?}",
-                    char::from(other)
-                )));
-            }
-        }
-        Ok(1)
-    }
-
-    /// Copies row bytes up to the row's end, noting cell boundaries; returns bytes consumed.
-    fn row_bytes(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
-        for (i, &b) in chunk.iter().enumerate() {
-            if self.row_in_string {
-                if self.row_escaped {
-                    self.row_escaped = false;
-                } else if b == b'\\' {
-                    self.row_escaped = true;
-                } else if b == b'"' {
-                    self.row_in_string = false;
-                }
-                self.row.push(b);
-                continue;
-            }
+    /// Reads rows between `[` and `]` of `response.rows`. A row wholly inside the chunk is read
+    /// where it lies; only a row cut by the chunk's end is copied.
+    fn between_rows(&mut self, rest: &[u8]) -> Result<usize, DecodeError> {
+        let mut i = 0;
+        while let Some(&b) = rest.get(i) {
             match b {
-                b'"' => {
-                    self.row_in_string = true;
-                    self.row.push(b);
+                b'[' => {
+                    let row = &rest[i + 1..];
+                    self.cells.clear();
+                    self.scan = RowScan::default();
+                    match self.scan.scan(row, &mut self.cells, self.rows_seen)? {
+                        Some(end) => {
+                            self.end_row(&row[..end])?;
+                            i += 1 + end + 1;
+                        }
+                        None => {
+                            self.row.clear();
+                            self.row.extend_from_slice(row);
+                            self.mode = Mode::InRow;
+                            return Ok(rest.len());
+                        }
+                    }
                 }
-                b',' => self.cells.push(self.row.len()),
                 b']' => {
-                    self.cells.push(self.row.len());
-                    self.end_row()?;
+                    // The rows array ends; the skeleton has its `[` already and gets the `]`.
+                    self.skeleton.push(b']');
+                    self.mode = Mode::Skeleton;
                     return Ok(i + 1);
                 }
-                b'[' | b'{' => {
-                    return Err(DecodeError::Cell {
-                        row: self.rows_seen,
-                        column: "?",
-                        problem: "a cell is an array or object; expected a string, number or null"
-                            .into(),
-                    });
+                b',' | b' ' | b'\n' | b'\r' | b'\t' => i += 1,
+                other => {
+                    return Err(DecodeError::Json(format!(
+                        "expected a row array in response.rows, found {:?}",
+                        char::from(other)
+                    )));
                 }
-                b' ' | b'\n' | b'\r' | b'\t' => {}
-                _ => self.row.push(b),
             }
         }
-        Ok(chunk.len())
+        Ok(rest.len())
     }
 
-    fn end_row(&mut self) -> Result<(), DecodeError> {
-        self.mode = Mode::BetweenRows;
+    /// Goes on with a row cut by the end of the previous chunk.
+    fn row_continues(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        let before = self.row.len();
+        self.row.extend_from_slice(chunk);
+        let mut row = std::mem::take(&mut self.row);
+        let found = self.scan.scan(&row, &mut self.cells, self.rows_seen);
+        let consumed = match found {
+            Ok(Some(end)) => {
+                self.mode = Mode::BetweenRows;
+                let ended = self.end_row(&row[..end]);
+                row.truncate(before);
+                ended.map(|()| end + 1 - before)
+            }
+            Ok(None) => Ok(chunk.len()),
+            Err(e) => Err(e),
+        };
+        self.row = row;
+        consumed
+    }
+
+    /// `row` is the text between a row's brackets; `self.cells` holds its cells.
+    fn end_row(&mut self, row: &[u8]) -> Result<(), DecodeError> {
         // `[]` has one empty "cell" by the comma count: it has none.
-        if self.row.is_empty() && self.cells.len() == 1 {
-            self.cells.clear();
+        if let [(start, end)] = self.cells[..] {
+            if row[start..end].trim_ascii().is_empty() {
+                self.cells.clear();
+            }
         }
         match &self.columns {
             Some(columns) => self
                 .aggregate
-                .row(columns, &self.row, &self.cells, self.rows_seen)?,
-            None => self.deferred.push((self.row.clone(), self.cells.clone())),
+                .row(columns, row, &self.cells, self.rows_seen)?,
+            None => self.deferred.push((row.to_vec(), self.cells.clone())),
         }
         self.rows_seen += 1;
         Ok(())
@@ -450,48 +452,151 @@ impl StreamDecoder {
     }
 }
 
-/// Sums rows by (day, key strings). Strings are interned and a row's key is a short list of
-/// ids, so a row that adds to an existing fact allocates nothing.
-#[derive(Default)]
+/// A cell's (start, end) in its row's text.
+type Cell = (usize, usize);
+
+/// Where the scan of a row stopped, so a row cut by a chunk's end is not scanned twice.
+#[derive(Debug, Default)]
+struct RowScan {
+    pos: usize,
+    cell_start: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl RowScan {
+    /// Scans `row` (a row's text after its `[`) from where the last call stopped, pushing each
+    /// cell's (start, end). Returns the index of the closing `]` once it is found.
+    fn scan(
+        &mut self,
+        row: &[u8],
+        cells: &mut Vec<Cell>,
+        row_no: usize,
+    ) -> Result<Option<usize>, DecodeError> {
+        let mut i = self.pos;
+        while i < row.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else {
+                    // Most of a row is string text: skip to the next quote or backslash.
+                    while i < row.len() && row[i] != b'"' && row[i] != b'\\' {
+                        i += 1;
+                    }
+                    match row.get(i) {
+                        Some(b'"') => self.in_string = false,
+                        Some(_) => self.escaped = true,
+                        None => break,
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            match row[i] {
+                b'"' => self.in_string = true,
+                b',' => {
+                    cells.push((self.cell_start, i));
+                    self.cell_start = i + 1;
+                }
+                b']' => {
+                    cells.push((self.cell_start, i));
+                    self.pos = i;
+                    return Ok(Some(i));
+                }
+                b'[' | b'{' => {
+                    return Err(DecodeError::Cell {
+                        row: row_no,
+                        column: "?",
+                        problem: "a cell is an array or object; expected a string, number or null"
+                            .into(),
+                    });
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.pos = i;
+        Ok(None)
+    }
+}
+
+/// Sums rows into one [`Tally`] of facts per day. A cell's raw text maps straight to its label
+/// id, so a row whose values were seen before costs a few lookups and allocates nothing.
 struct Aggregate {
-    strings: HashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
-    days: HashMap<Box<str>, u32>,
-    day_values: Vec<Date>,
-    sums: HashMap<Vec<u32>, Amount>,
+    labels: Labels,
+    /// Raw cell text (quotes and escapes as sent) → label id.
+    raw: HashMap<Box<[u8]>, u32>,
+    /// Raw day cell → index into `days`.
+    raw_days: HashMap<Box<[u8]>, usize>,
+    /// One tally per distinct date: `2026-04-01` and `2026-04-01T00:00:00Z` are one day.
+    days: Vec<(Date, Tally<Amount>)>,
+    /// Label ids per fact: account, account key, category, currency, unit, dimensions.
+    width: usize,
     key: Vec<u32>,
 }
 
 impl Aggregate {
-    fn intern(&mut self, text: &str) -> u32 {
-        if let Some(&id) = self.strings.get(text) {
-            return id;
+    fn new(width: usize) -> Self {
+        Self {
+            labels: Labels::default(),
+            raw: HashMap::new(),
+            raw_days: HashMap::new(),
+            days: Vec::new(),
+            width,
+            key: Vec::with_capacity(width),
         }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(text.into());
-        self.strings.insert(text.into(), id);
-        id
+    }
+
+    /// The label id of a key cell.
+    fn label(&mut self, cell: RowCell<'_>) -> Result<u32, DecodeError> {
+        if let Some(&id) = self.raw.get(cell.raw) {
+            return Ok(id);
+        }
+        let id = self.labels.intern(&cell.text()?);
+        self.raw.insert(cell.raw.into(), id);
+        Ok(id)
+    }
+
+    /// The index of a day cell's tally.
+    fn day(&mut self, cell: RowCell<'_>) -> Result<usize, DecodeError> {
+        if let Some(&at) = self.raw_days.get(cell.raw) {
+            return Ok(at);
+        }
+        let day = parse_instant(&cell.text()?)
+            .ok_or_else(|| cell.problem("not a date-time"))?
+            .date();
+        let at = match self.days.iter().position(|(d, _)| *d == day) {
+            Some(at) => at,
+            None => {
+                self.days.push((day, Tally::new(self.width)));
+                self.days.len() - 1
+            }
+        };
+        self.raw_days.insert(cell.raw.into(), at);
+        Ok(at)
     }
 
     fn row(
         &mut self,
         columns: &Columns,
         row: &[u8],
-        ends: &[usize],
+        cells: &[Cell],
         row_no: usize,
     ) -> Result<(), DecodeError> {
-        if ends.len() != columns.width {
+        if cells.len() != columns.width {
             return Err(DecodeError::RowWidth {
                 row: row_no,
-                found: ends.len(),
+                found: cells.len(),
                 expected: columns.width,
             });
         }
-        let row = std::str::from_utf8(row).map_err(|e| DecodeError::Json(e.to_string()))?;
-        let cell = |column: &'static str, i: usize| RowCell {
-            row: row_no,
-            column,
-            raw: &row[if i == 0 { 0 } else { ends[i - 1] }..ends[i]],
+        let cell = |column: &'static str, i: usize| {
+            let (start, end) = cells[i];
+            RowCell {
+                row: row_no,
+                column,
+                raw: row[start..end].trim_ascii(),
+            }
         };
         let Some(cost) = cell("TOTAL_PER_UNIT", columns.total).number()? else {
             return Ok(());
@@ -500,35 +605,16 @@ impl Aggregate {
             Some(i) => cell("QUANTITY", i).number()?.unwrap_or_default(),
             None => Decimal::ZERO,
         };
-        let day_text = cell("DAY", columns.day).text()?;
-        let day = match self.days.get(day_text.as_ref()) {
-            Some(&id) => id,
-            None => {
-                let day = parse_instant(&day_text)
-                    .ok_or_else(|| cell("DAY", columns.day).problem("not a date-time"))?
-                    .date();
-                let id = u32::try_from(self.day_values.len()).unwrap_or(u32::MAX);
-                self.day_values.push(day);
-                self.days.insert(day_text.as_ref().into(), id);
-                id
-            }
-        };
+        let day = self.day(cell("DAY", columns.day))?;
         let mut key = std::mem::take(&mut self.key);
         key.clear();
-        key.push(day);
         for &(name, at) in &columns.key {
-            let text = match at {
-                Some(i) => cell(name, i).text()?,
-                None => Cow::Borrowed(NOT_APPLICABLE),
-            };
-            key.push(self.intern(&text));
+            key.push(match at {
+                Some(i) => self.label(cell(name, i))?,
+                None => self.labels.intern(NOT_APPLICABLE),
+            });
         }
-        match self.sums.get_mut(key.as_slice()) {
-            Some(sum) => *sum += Amount { cost, quantity },
-            None => {
-                self.sums.insert(key.clone(), Amount { cost, quantity });
-            }
-        }
+        *self.days[day].1.entry(&key) += Amount { cost, quantity };
         self.key = key;
         Ok(())
     }
@@ -540,25 +626,14 @@ impl Aggregate {
     ) -> Result<Usage, DecodeError> {
         // The effective period, not the one asked for, is what the result covers (A4).
         let covered = period.covered_days();
-        let mut facts: HashMap<(Date, FactKey), Amount> = HashMap::with_capacity(self.sums.len());
+        let mut days = BTreeMap::new();
         let mut outside = 0usize;
-        let name = |id: u32| self.names[id as usize].to_string();
-        for (ids, amount) in self.sums {
-            let day = self.day_values[ids[0] as usize];
-            if !covered.contains(day) {
-                outside += 1;
-                continue;
+        for (day, tally) in self.days {
+            if covered.contains(day) {
+                days.insert(day, DayFacts::from_tally(tally));
+            } else {
+                outside += tally.len();
             }
-            let parts = &ids[1..];
-            let key = FactKey {
-                account: name(parts[0]),
-                account_key: name(parts[1]),
-                category: name(parts[2]),
-                currency: name(parts[CURRENCY_AT]),
-                unit: name(parts[4]),
-                dimensions: parts[5..].iter().map(|&id| name(id)).collect(),
-            };
-            *facts.entry((day, key)).or_default() += amount;
         }
         if outside > 0 {
             tracing::warn!(facts = outside, %covered.since, %covered.until, "rows outside requestedPeriod ignored");
@@ -581,15 +656,18 @@ impl Aggregate {
         Ok(Usage {
             covered: Some(covered),
             periods,
-            facts,
+            labels: self.labels,
+            days,
         })
     }
 }
 
+#[derive(Clone, Copy)]
 struct RowCell<'a> {
     row: usize,
     column: &'static str,
-    raw: &'a str,
+    /// The cell's JSON text, without surrounding whitespace.
+    raw: &'a [u8],
 }
 
 impl<'a> RowCell<'a> {
@@ -597,13 +675,17 @@ impl<'a> RowCell<'a> {
         DecodeError::Cell {
             row: self.row,
             column: self.column,
-            problem: format!("{problem}: {}", self.raw),
+            problem: format!("{problem}: {}", String::from_utf8_lossy(self.raw)),
         }
+    }
+
+    fn utf8(&self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.raw).map_err(|e| DecodeError::Json(e.to_string()))
     }
 
     /// A string cell (numbers are accepted as their text); `"N/A"` and `null` stay `"N/A"`.
     fn text(&self) -> Result<Cow<'a, str>, DecodeError> {
-        let raw = self.raw;
+        let raw = self.utf8()?;
         if raw == "null" {
             return Ok(NOT_APPLICABLE.into());
         }
@@ -623,6 +705,15 @@ impl<'a> RowCell<'a> {
 
     /// A number cell, also a numeric string; `"N/A"` or `null` give `None`.
     fn number(&self) -> Result<Option<Decimal>, DecodeError> {
+        // The usual case, a bare JSON number, without going through `text`.
+        if let Some(value) = self
+            .raw
+            .first()
+            .filter(|b| b.is_ascii_digit() || **b == b'-')
+            .and_then(|_| parse_decimal(self.utf8().ok()?))
+        {
+            return Ok(Some(value));
+        }
         let text = self.text()?;
         if text == NOT_APPLICABLE {
             return Ok(None);
@@ -636,6 +727,7 @@ impl<'a> RowCell<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::FactKey;
     use time::macros::date;
 
     const EXAMPLE_15_1: &str = r#"{
@@ -682,7 +774,7 @@ mod tests {
         };
         assert_eq!(usage.covered.unwrap().since, date!(2026 - 04 - 01));
         assert_eq!(usage.covered.unwrap().until, date!(2026 - 04 - 04));
-        let total: Decimal = usage.facts.values().map(|a| a.cost).sum();
+        let total: Decimal = usage.facts().values().map(|a| a.cost).sum();
         assert_eq!(total, dec("250.44"));
         let key = FactKey {
             account: "Acme Retail".into(),
@@ -693,7 +785,7 @@ mod tests {
             dimensions: Vec::new(),
         };
         assert_eq!(
-            usage.facts[&(date!(2026 - 04 - 01), key)].quantity,
+            usage.facts()[&(date!(2026 - 04 - 01), key)].quantity,
             dec("12040")
         );
         assert_eq!(usage.periods, vec![("2026-04".parse().unwrap(), false)]);
@@ -710,7 +802,7 @@ mod tests {
             panic!("expected success");
         };
         let mut values: Vec<Vec<String>> = usage
-            .facts
+            .facts()
             .keys()
             .map(|(_, k)| k.dimensions.clone())
             .collect();
@@ -745,7 +837,7 @@ mod tests {
         let Outcome::Success(usage) = decode(body.as_bytes(), &[]).unwrap().outcome else {
             panic!("expected success");
         };
-        let total: Decimal = usage.facts.values().map(|a| a.cost).sum();
+        let total: Decimal = usage.facts().values().map(|a| a.cost).sum();
         assert_eq!(total, dec("1.005"));
         assert!(usage.periods.is_empty(), "no metadata: provisional");
     }
@@ -816,8 +908,9 @@ mod tests {
         let Outcome::Success(usage) = decoded.outcome else {
             panic!("expected success");
         };
-        let (key, amount) = usage.facts.iter().next().unwrap();
-        assert_eq!(usage.facts.len(), 1);
+        let facts = usage.facts();
+        let (key, amount) = facts.iter().next().unwrap();
+        assert_eq!(facts.len(), 1);
         assert_eq!(key.1.account, "Acme ]\"[, Inc.");
         assert_eq!(amount.cost, dec("3.5"));
     }

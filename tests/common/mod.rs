@@ -376,7 +376,7 @@ impl Harness {
 
 /// Month costs per (account, category, currency, month), summed over any optional dimensions.
 pub fn snapshot_months(
-    s: &infobip_billing_exporter::ledger::Snapshot,
+    s: &infobip_billing_exporter::snapshot::Snapshot,
 ) -> BTreeMap<CostKey, Decimal> {
     let mut months = BTreeMap::new();
     for c in &s.months {
