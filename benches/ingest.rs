@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infobip_billing_exporter::calendar::ManualClock;
+use infobip_billing_exporter::calendar::{DayRange, ManualClock};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, BillingUsageDataFilter, DateInterval, QueryBillingUsageApiRequest,
 };
 use infobip_billing_exporter::infobip::result::{self, Outcome};
+use infobip_billing_exporter::ledger::Ledger;
 use infobip_billing_exporter::simulator::{Scale, Simulator, SimulatorOptions};
+use infobip_billing_exporter::snapshot::{Snapshot, View};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use time::macros::{date, datetime};
@@ -101,6 +103,20 @@ fn baseline(body: &[u8]) -> HashMap<Vec<String>, (Decimal, Decimal)> {
     sums
 }
 
+/// The exporter's defaults on the day after the callback's last day: 35 days, 10,000 series.
+fn view() -> View<'static> {
+    let today = date!(2026 - 03 - 08);
+    View {
+        today,
+        day_window: DayRange {
+            since: today - time::Duration::days(34),
+            until: today.next_day().unwrap(),
+        },
+        max_series: 10_000,
+        budgets: &[],
+    }
+}
+
 fn ingest(c: &mut Criterion) {
     let body = body();
     let dimensions = [Agg::COUNTRY_CODE, Agg::TRAFFIC_TYPE];
@@ -125,6 +141,21 @@ fn ingest(c: &mut Criterion) {
         b.iter(|| result::decode(&body, &dimensions).unwrap())
     });
     group.bench_function("baseline_serde_json_value", |b| b.iter(|| baseline(&body)));
+    // Not part of the comparison: the whole way to a scrape, as the exporter goes it.
+    group.bench_function("ours_decode_apply_snapshot", |b| {
+        b.iter(|| {
+            let Outcome::Success(usage) = result::decode(&body, &dimensions).unwrap().outcome
+            else {
+                unreachable!("decoded above");
+            };
+            let mut ledger = Ledger {
+                dimensions: dimensions.iter().map(|d| d.as_str().to_owned()).collect(),
+                ..Ledger::default()
+            };
+            ledger.apply("eu", usage);
+            Snapshot::build(&ledger, view())
+        })
+    });
     group.finish();
 }
 

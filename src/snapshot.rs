@@ -156,6 +156,8 @@ pub fn forecast(
 struct Layout {
     unit: bool,
     dims: usize,
+    /// Exported period by period (days, months): sorted by target and period first.
+    period_first: bool,
 }
 
 const TARGET_COL: usize = 0;
@@ -347,6 +349,17 @@ impl Names {
             .then_with(|| a_status.cmp(b_status))
     }
 
+    /// Metric rows in export order: [`Names::cmp_rows`], but by target and period first for
+    /// metrics exported period by period.
+    fn cmp_export(&self, layout: Layout, a: &[u32], b: &[u32]) -> Ordering {
+        if !layout.period_first {
+            return self.cmp_rows(a, b);
+        }
+        let p = layout.period_col();
+        let first = |r: &[u32]| [self.rank(r[TARGET_COL]), self.rank(r[p])];
+        first(a).cmp(&first(b)).then_with(|| self.cmp_rows(a, b))
+    }
+
     /// A tally's entries in string order of their keys.
     fn sorted<'t, V>(&self, tally: &'t Tally<V>) -> Vec<(&'t [u32], &'t V)> {
         let mut entries: Vec<_> = tally.iter().collect();
@@ -429,16 +442,39 @@ impl Snapshot {
             .iter()
             .map(|config| budget(config, &months, &b.names, YearMonth::of(view.today)))
             .collect();
-        let mut capped = |rows: Rows| {
-            let (rows, rolled) = cap(rows, view.max_series, &b.names);
+        let day_layout = Layout {
+            unit: false,
+            dims: b.dims,
+            period_first: true,
+        };
+        let mut capped = |source: Source<'_>, layout: Layout| {
+            let (rows, rolled) = cap(&source, layout, view.max_series, &b.names);
             s.rolled_up += rolled;
             rows.into_series(&b.names.labels)
         };
-        let days = capped(b.day_rows());
-        let months = capped(months);
-        let quantities = capped(b.quantity_rows());
-        let forecasts = capped(forecasts);
-        (s.days, s.months, s.quantities, s.forecasts) = (days, months, quantities, forecasts);
+        let days = capped(
+            Source::Facts {
+                build: &b,
+                quantity: false,
+            },
+            day_layout,
+        );
+        let months_series = capped(Source::Rows(&months), months.layout);
+        let quantity_layout = Layout {
+            unit: true,
+            period_first: false,
+            ..day_layout
+        };
+        let quantities = capped(
+            Source::Facts {
+                build: &b,
+                quantity: true,
+            },
+            quantity_layout,
+        );
+        let forecasts = capped(Source::Rows(&forecasts), forecasts.layout);
+        (s.days, s.months, s.quantities, s.forecasts) =
+            (days, months_series, quantities, forecasts);
         for (target, tl) in &ledger.targets {
             if tl.results_applied > 0 {
                 s.targets_with_data.push(target.clone());
@@ -478,64 +514,6 @@ impl Build<'_> {
         retained_days(tl, &self.retained).filter(|(day, _)| self.view.day_window.contains(**day))
     }
 
-    /// `infobip_billing_cost`: per target, day by day in the window, series in label order.
-    fn day_rows(&self) -> Rows {
-        let names = &self.names;
-        let mut out = Rows::new(Layout {
-            unit: false,
-            dims: self.dims,
-        });
-        let (mut key, mut row) = (Vec::new(), Vec::new());
-        for (target, tl) in &self.ledger.targets {
-            let target = names.id(target);
-            for (day, facts) in self.window(tl) {
-                let period = names.day_ids.get(day).copied().unwrap_or(u32::MAX);
-                let status = names.status(tl, period);
-                let mut tally: Tally<Decimal> = Tally::new(3 + self.dims);
-                for (ids, amount) in facts.iter() {
-                    series_key(ids, false, &mut key);
-                    *tally.entry(&key) += amount.cost;
-                }
-                for (key, cost) in names.sorted(&tally) {
-                    names.row(target, key, period, status, &mut row);
-                    out.push(&row, *cost);
-                }
-            }
-        }
-        out
-    }
-
-    /// `infobip_billing_quantity`: per target, series in label order (with `unit`), each
-    /// series' days in time order.
-    fn quantity_rows(&self) -> Rows {
-        let names = &self.names;
-        let mut out = Rows::new(Layout {
-            unit: true,
-            dims: self.dims,
-        });
-        let (mut key, mut row) = (Vec::new(), Vec::new());
-        for (target, tl) in &self.ledger.targets {
-            let target = names.id(target);
-            // Keyed by series key, then the day: sorted, a series' days stay together.
-            let mut tally: Tally<Decimal> = Tally::new(4 + self.dims + 1);
-            for (day, facts) in self.window(tl) {
-                let period = names.day_ids.get(day).copied().unwrap_or(u32::MAX);
-                for (ids, amount) in facts.iter() {
-                    series_key(ids, true, &mut key);
-                    key.push(period);
-                    *tally.entry(&key) += amount.quantity;
-                }
-            }
-            for (key, quantity) in names.sorted(&tally) {
-                let (key, period) = key.split_at(key.len() - 1);
-                let status = names.status(tl, period[0]);
-                names.row(target, key, period[0], status, &mut row);
-                out.push(&row, *quantity);
-            }
-        }
-        out
-    }
-
     /// `infobip_billing_month_cost` (per target, month by month, series in label order) and
     /// `infobip_billing_month_forecast_cost` (the current month's series).
     fn month_rows(&self) -> (Rows, Rows) {
@@ -543,8 +521,15 @@ impl Build<'_> {
         let layout = Layout {
             unit: false,
             dims: self.dims,
+            period_first: true,
         };
-        let (mut months, mut forecasts) = (Rows::new(layout), Rows::new(layout));
+        let (mut months, mut forecasts) = (
+            Rows::new(layout),
+            Rows::new(Layout {
+                period_first: false,
+                ..layout
+            }),
+        );
         let (mut key, mut row) = (Vec::new(), Vec::new());
         let today = self.view.today;
         let current = YearMonth::of(today);
@@ -617,8 +602,56 @@ fn budget(config: &BudgetConfig, months: &Rows, names: &Names, current: YearMont
     }
 }
 
-/// Keeps one metric at `max` series at most, returning the rows and how many of the input
-/// series were folded into `other`.
+/// Where a metric's series come from: items of a row of ids and a value, a series being the
+/// sum of the items with its row. Read as often as the roll-up needs, so that a metric of a
+/// million series is never held whole unless it is exported whole.
+enum Source<'a> {
+    /// Every fact in the day window, as a cost or a quantity series item.
+    Facts {
+        build: &'a Build<'a>,
+        quantity: bool,
+    },
+    /// Series already summed.
+    Rows(&'a Rows),
+}
+
+impl Source<'_> {
+    fn each(&self, f: &mut impl FnMut(&[u32], Decimal)) {
+        match self {
+            Source::Rows(rows) => {
+                for (row, value) in rows.iter() {
+                    f(row, *value);
+                }
+            }
+            Source::Facts { build, quantity } => {
+                let names = &build.names;
+                let (mut key, mut row) = (Vec::new(), Vec::new());
+                for (target, tl) in &build.ledger.targets {
+                    let target = names.id(target);
+                    for (day, facts) in build.window(tl) {
+                        let period = names.day_ids.get(day).copied().unwrap_or(u32::MAX);
+                        let status = names.status(tl, period);
+                        for (ids, amount) in facts.iter() {
+                            series_key(ids, *quantity, &mut key);
+                            names.row(target, &key, period, status, &mut row);
+                            f(
+                                &row,
+                                if *quantity {
+                                    amount.quantity
+                                } else {
+                                    amount.cost
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One metric's series, at most `max` of them, in export order, and how many of its series
+/// were folded into `other`.
 ///
 /// Labels are given up one at a time: the optional dimensions, last configured first, then
 /// `category`, `account` and `channel`. For the label being given up, series move to `other`
@@ -627,83 +660,144 @@ fn budget(config: &BudgetConfig, months: &Rows, names: &Names, current: YearMont
 /// the next label start. Values are summed, so totals per currency (and per target, period,
 /// status and unit, which are never rolled up) stay exact. When even that floor exceeds `max`
 /// the floor is exported and a warning logged.
-fn cap(mut rows: Rows, max: usize, names: &Names) -> (Rows, u64) {
-    if rows.len() <= max {
-        return (rows, 0);
-    }
-    let layout = rows.layout;
-    let width = layout.width();
-    let levels = (0..layout.dims).rev().map(|i| layout.dim_col(i)).chain([
-        CATEGORY_COL,
-        ACCOUNT_COL,
-        CHANNEL_COL,
-    ]);
-    // Per row: the input series it stands for, and whether any of its labels was rolled up.
-    let mut members: Vec<u64> = vec![1; rows.len()];
-    let mut rolled: Vec<bool> = vec![false; rows.len()];
+///
+/// Labels that must go for every series are found by counting, one pass over the source per
+/// label, before any series is held: only the series left after them are built.
+fn cap(source: &Source<'_>, layout: Layout, max: usize, names: &Names) -> (Rows, u64) {
     let hasher = DefaultHashBuilder::default();
-    for col in levels {
-        if rows.len() <= max {
-            break;
-        }
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_unstable_by(|&a, &b| {
-            let (x, y) = (rows.values[a].abs(), rows.values[b].abs());
-            x.cmp(&y)
-                .then_with(|| names.cmp_rows(rows.row(a), rows.row(b)))
+    // Label sets are counted by 64-bit hash: a collision could only miscount by one.
+    let distinct = |give_up: &[usize]| {
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut rolled = Vec::new();
+        source.each(&mut |row, _| {
+            seen.insert(hasher.hash_one(roll_up(row, give_up, names.other, &mut rolled)));
         });
-        // Label sets are counted by a 64-bit hash: a collision could only end the roll-up one
-        // series early.
-        let mut seen: HashSet<u64> = rows.iter().map(|(r, _)| hasher.hash_one(r)).collect();
-        let mut count = rows.len();
-        for i in order {
-            if count <= max {
-                break;
-            }
-            let row = &mut rows.ids[i * width..][..width];
-            if row[col] == names.other {
-                continue;
-            }
-            row[col] = names.other;
-            rolled[i] = true;
-            // The series leaves its own labels; it adds a series only if that `other` is new.
-            count -= 1;
-            if seen.insert(hasher.hash_one(&*row)) {
-                count += 1;
-            }
-        }
-        let mut merged: Tally<(Decimal, u64, bool)> = Tally::new(width);
-        for (i, (row, value)) in rows.iter().enumerate() {
-            let e = merged.entry(row);
-            e.0 += *value;
-            e.1 += members[i];
-            e.2 |= rolled[i];
-        }
-        let mut entries: Vec<_> = merged.iter().collect();
-        entries.sort_unstable_by(|a, b| names.cmp_rows(a.0, b.0));
-        let mut next = Rows::new(layout);
-        (members, rolled) = (Vec::new(), Vec::new());
-        for (row, (value, m, r)) in entries {
-            next.push(row, *value);
-            members.push(*m);
-            rolled.push(*r);
-        }
-        rows = next;
+        seen.len()
+    };
+    if distinct(&[]) <= max {
+        return (summed(source, layout, None, names).0, 0);
     }
-    if rows.len() > max {
-        tracing::warn!(
+    let levels: Vec<usize> = (0..layout.dims)
+        .rev()
+        .map(|i| layout.dim_col(i))
+        .chain([CATEGORY_COL, ACCOUNT_COL, CHANNEL_COL])
+        .collect();
+    let partial = (0..levels.len()).find(|&l| distinct(&levels[..=l]) <= max);
+    let whole = &levels[..partial.unwrap_or(levels.len())];
+    let (mut rows, mut members) = summed(source, layout, Some(whole), names);
+    match partial {
+        Some(l) => {
+            (rows, members) = roll_up_smallest(rows, members, levels[l], max, names);
+        }
+        None => tracing::warn!(
             series = rows.len(),
             max_series = max,
             "max_series is below what target, currency, period and unit alone need; exporting that floor"
-        );
+        ),
     }
-    let folded = members
-        .iter()
-        .zip(&rolled)
-        .filter(|(_, r)| **r)
-        .map(|(m, _)| m)
-        .sum();
+    let folded = members.iter().filter(|m| m.1).map(|m| m.0).sum();
     (rows, folded)
+}
+
+/// `row` with the labels in the columns `give_up` set to `other`, in `out`.
+fn roll_up<'o>(row: &[u32], give_up: &[usize], other: u32, out: &'o mut Vec<u32>) -> &'o [u32] {
+    out.clear();
+    out.extend_from_slice(row);
+    for &col in give_up {
+        out[col] = other;
+    }
+    out
+}
+
+/// Per row: the input series it stands for, and whether any of them lost a label to `other`.
+type Members = Vec<(u64, bool)>;
+
+/// The source's series with the columns `give_up` rolled up, in export order. Members are
+/// counted only with `give_up`, even an empty one.
+fn summed(
+    source: &Source<'_>,
+    layout: Layout,
+    give_up: Option<&[usize]>,
+    names: &Names,
+) -> (Rows, Members) {
+    let hasher = DefaultHashBuilder::default();
+    let mut tally: Tally<(Decimal, u64, bool)> = Tally::new(layout.width());
+    // The input series seen so far: several items (facts) can make one series.
+    let mut inputs: HashSet<u64> = HashSet::new();
+    let mut rolled = Vec::new();
+    source.each(&mut |row, value| {
+        let out = roll_up(row, give_up.unwrap_or_default(), names.other, &mut rolled);
+        let e = tally.entry(out);
+        e.0 += value;
+        if give_up.is_some() && inputs.insert(hasher.hash_one(row)) {
+            e.1 += 1;
+            e.2 |= out != row;
+        }
+    });
+    drop(inputs);
+    in_export_order(&tally, layout, names)
+}
+
+fn in_export_order(
+    tally: &Tally<(Decimal, u64, bool)>,
+    layout: Layout,
+    names: &Names,
+) -> (Rows, Members) {
+    let mut entries: Vec<_> = tally.iter().collect();
+    entries.sort_unstable_by(|a, b| names.cmp_export(layout, a.0, b.0));
+    let mut rows = Rows::new(layout);
+    let mut members = Vec::with_capacity(entries.len());
+    for (row, (value, m, r)) in entries {
+        rows.push(row, *value);
+        members.push((*m, *r));
+    }
+    (rows, members)
+}
+
+/// The partial step of [`cap`]: series give up the label in `col` smallest first until at most
+/// `max` are left.
+fn roll_up_smallest(
+    mut rows: Rows,
+    members: Members,
+    col: usize,
+    max: usize,
+    names: &Names,
+) -> (Rows, Members) {
+    let width = rows.layout.width();
+    let hasher = DefaultHashBuilder::default();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (x, y) = (rows.values[a].abs(), rows.values[b].abs());
+        x.cmp(&y)
+            .then_with(|| names.cmp_rows(rows.row(a), rows.row(b)))
+    });
+    let mut seen: HashSet<u64> = rows.iter().map(|(r, _)| hasher.hash_one(r)).collect();
+    let mut rolled = vec![false; rows.len()];
+    let mut count = rows.len();
+    for i in order {
+        if count <= max {
+            break;
+        }
+        let row = &mut rows.ids[i * width..][..width];
+        if row[col] == names.other {
+            continue;
+        }
+        row[col] = names.other;
+        rolled[i] = true;
+        // The series leaves its own labels; it adds a series only if that `other` is new.
+        count -= 1;
+        if seen.insert(hasher.hash_one(&*row)) {
+            count += 1;
+        }
+    }
+    let mut merged: Tally<(Decimal, u64, bool)> = Tally::new(width);
+    for (i, (row, value)) in rows.iter().enumerate() {
+        let e = merged.entry(row);
+        e.0 += *value;
+        e.1 += members[i].0;
+        e.2 |= members[i].1 || rolled[i];
+    }
+    in_export_order(&merged, rows.layout, names)
 }
 
 #[cfg(test)]

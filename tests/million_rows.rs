@@ -126,11 +126,9 @@ async fn a_million_row_callback_is_ingested_to_the_cent() {
         Arc::clone(&clock),
         tokio_util::sync::CancellationToken::new(),
         tempfile::tempdir().unwrap(),
-        |c| {
-            c.metrics.dimensions = vec![Agg::COUNTRY_CODE, Agg::TRAFFIC_TYPE];
-            // Ingestion is under test here, not the series cap (tests/metric_model.rs has it).
-            c.metrics.max_series = 10_000_000;
-        },
+        // The default max_series, as a user runs it: a million series are rolled up to 10,000
+        // per metric, and every currency total must survive that too.
+        |c| c.metrics.dimensions = vec![Agg::COUNTRY_CODE, Agg::TRAFFIC_TYPE],
     )
     .await;
     let token = {
@@ -169,7 +167,14 @@ async fn a_million_row_callback_is_ingested_to_the_cent() {
     }
     assert_eq!(
         exported, expected,
-        "month cost per currency, after any roll-up"
+        "month cost per currency, after the roll-up"
+    );
+    let snapshot = h.exporter.shared.snapshot();
+    assert!(snapshot.rolled_up > 0, "a million series were rolled up");
+    assert!(
+        snapshot.days.len() <= 10_000,
+        "{} day series",
+        snapshot.days.len()
     );
     tokio::time::timeout(WAIT, h.stop()).await.unwrap();
 }

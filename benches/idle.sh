@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Idle RSS and CPU of the real exporter binary holding the demo's data: the simulator with its
+# default data in one process, `run` with one target and default metric options in another.
+# Once the three months of retention are applied, VmRSS is read, and utime + stime must not move
+# over IDLE_SECONDS (20 by default). Figures go to BENCHMARKS.md.
+#
+#   bash benches/idle.sh
+set -euo pipefail
+
+IDLE_SECONDS=${IDLE_SECONDS:-20}
+
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/infobip-billing-exporter
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sim_port=$(free_port)
+web_port=$(free_port)
+callback_port=$(free_port)
+echo demo-key >"$work/key"
+cat >"$work/config.yaml" <<EOF
+targets:
+  - name: demo
+    base_url: http://127.0.0.1:$sim_port
+    api_key_file: $work/key
+callback:
+  listen: 127.0.0.1:$callback_port
+  public_url: http://127.0.0.1:$callback_port
+web:
+  listen: 127.0.0.1:$web_port
+state_dir: $work/state
+EOF
+
+"$bin" simulator --listen "127.0.0.1:$sim_port" --api-key demo-key 2>"$work/sim.log" &
+"$bin" run --config "$work/config.yaml" 2>"$work/exporter.log" &
+exporter_pid=$!
+
+metrics() { curl -sf "http://127.0.0.1:$web_port/metrics" || true; }
+for _ in $(seq 200); do
+  metrics | grep -q '^infobip_billing_exporter_callbacks_total{outcome="applied"} 3' && break
+  sleep 0.1
+done
+# Let the state write and the last scrape settle.
+sleep 2
+cpu() { awk '{print $14 + $15}' "/proc/$exporter_pid/stat"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$exporter_pid/status"; }
+series=$(metrics | grep -c '^infobip_billing_' || true)
+rss=$(rss_kib)
+before=$(cpu)
+sleep "$IDLE_SECONDS"
+after=$(cpu)
+echo "series on /metrics:              $series"
+echo "idle RSS:                        $rss KiB ($((rss / 1024)) MiB), $(rss_kib) KiB ${IDLE_SECONDS}s later"
+echo "CPU ticks over ${IDLE_SECONDS}s idle:          $((after - before))"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Peak RSS of the real exporter binary ingesting one ~1,000,000-row callback from the real
+# simulator (DAY, ACCOUNT_NAME, ACCOUNT_KEY, CATEGORY_CODE, COUNTRY_CODE, TRAFFIC_TYPE), against
+# its idle RSS just before the callback arrives. Figures go to BENCHMARKS.md.
+#
+#   bash benches/peak-rss.sh            # needs /usr/bin/time (Debian: apt-get install time)
+#
+# The state file seeded below marks the two earlier months of retention final, so the exporter
+# asks for the current month only: one callback, 1M rows, with the default max_series cap.
+set -euo pipefail
+
+ACCOUNTS=${ACCOUNTS:-210}
+COUNTRIES=${COUNTRIES:-20}
+NOW=${NOW:-$(date -u +%Y-%m-%dT12:00:00Z)}
+
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/infobip-billing-exporter
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sim_port=$(free_port)
+web_port=$(free_port)
+callback_port=$(free_port)
+
+# Months as the exporter's clock (real time) sees them.
+month() { date -u -d "$(date -u +%Y-%m-01) $1 month" +%Y-%m; }
+mkdir -p "$work/state"
+printf '{"version":1,"dimensions":["COUNTRY_CODE","TRAFFIC_TYPE"],"targets":{"sim":{"months":{"%s":true,"%s":true},"results_applied":0,"facts":[]}},"pending":[]}' \
+  "$(month -2)" "$(month -1)" >"$work/state/state.json"
+echo demo-key >"$work/key"
+cat >"$work/config.yaml" <<EOF
+targets:
+  - name: sim
+    base_url: http://127.0.0.1:$sim_port
+    api_key_file: $work/key
+callback:
+  listen: 127.0.0.1:$callback_port
+  public_url: http://127.0.0.1:$callback_port
+web:
+  listen: 127.0.0.1:$web_port
+state_dir: $work/state
+dimensions: [COUNTRY_CODE, TRAFFIC_TYPE]
+EOF
+
+# The callback leaves 8 s after the query, time enough to read the idle RSS.
+"$bin" simulator --listen "127.0.0.1:$sim_port" --api-key demo-key --now "$NOW" \
+  --accounts "$ACCOUNTS" --countries "$COUNTRIES" --callback-delay 8s 2>"$work/sim.log" &
+/usr/bin/time -v "$bin" run --config "$work/config.yaml" 2>"$work/exporter.log" &
+time_pid=$!
+
+metrics() { curl -sf "http://127.0.0.1:$web_port/metrics" || true; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+for _ in $(seq 100); do
+  exporter_pid=$(pgrep -P "$time_pid" || true)
+  [ -n "$exporter_pid" ] && metrics | grep -q '^infobip_billing_exporter_queries_total' && break
+  sleep 0.1
+done
+sleep 3
+idle=$(rss_kib "$exporter_pid")
+for _ in $(seq 1200); do
+  metrics | grep -q '^infobip_billing_exporter_callbacks_total{outcome="applied"} [1-9]' && break
+  sleep 0.25
+done
+after=$(rss_kib "$exporter_pid")
+series=$(metrics | grep -c '^infobip_billing_cost{' || true)
+kill -TERM "$exporter_pid"
+wait "$time_pid" || true
+
+facts=$(python3 -c 'import json,sys; print(sum(len(t["facts"]) for t in json.load(open(sys.argv[1]))["targets"].values()))' "$work/state/state.json")
+peak=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/exporter.log")
+echo "facts held after the callback: $facts"
+echo "idle RSS before the callback: $idle KiB"
+echo "RSS after it was applied:     $after KiB"
+echo "peak RSS (VmHWM):             $peak KiB"
+echo "peak above idle:              $(( (peak - idle) / 1024 )) MiB"
+echo "infobip_billing_cost series:  $series"
