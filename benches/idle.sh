@@ -51,6 +51,6 @@ rss=$(rss_kib)
 before=$(cpu)
 sleep "$IDLE_SECONDS"
 after=$(cpu)
-echo "series on /metrics:              $series"
+echo "infobip_billing_* samples:       $series"
 echo "idle RSS:                        $rss KiB ($((rss / 1024)) MiB), $(rss_kib) KiB ${IDLE_SECONDS}s later"
 echo "CPU ticks over ${IDLE_SECONDS}s idle:          $((after - before))"
