@@ -9,35 +9,13 @@ set -euo pipefail
 
 IDLE_SECONDS=${IDLE_SECONDS:-20}
 
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/infobip-billing-exporter
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-sim_port=$(free_port)
-web_port=$(free_port)
-callback_port=$(free_port)
-echo demo-key >"$work/key"
-cat >"$work/config.yaml" <<EOF
-targets:
-  - name: demo
-    base_url: http://127.0.0.1:$sim_port
-    api_key_file: $work/key
-callback:
-  listen: 127.0.0.1:$callback_port
-  public_url: http://127.0.0.1:$callback_port
-web:
-  listen: 127.0.0.1:$web_port
-state_dir: $work/state
-EOF
+source "$(dirname "$0")/rig.sh"
+write_config demo
 
 "$bin" simulator --listen "127.0.0.1:$sim_port" --api-key demo-key 2>"$work/sim.log" &
 "$bin" run --config "$work/config.yaml" 2>"$work/exporter.log" &
 exporter_pid=$!
 
-metrics() { curl -sf "http://127.0.0.1:$web_port/metrics" || true; }
 for _ in $(seq 200); do
   metrics | grep -q '^infobip_billing_exporter_callbacks_total{outcome="applied"} 3' && break
   sleep 0.1

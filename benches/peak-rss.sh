@@ -13,36 +13,14 @@ ACCOUNTS=${ACCOUNTS:-210}
 COUNTRIES=${COUNTRIES:-20}
 NOW=${NOW:-$(date -u +%Y-%m-%dT12:00:00Z)}
 
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/infobip-billing-exporter
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-sim_port=$(free_port)
-web_port=$(free_port)
-callback_port=$(free_port)
+source "$(dirname "$0")/rig.sh"
 
 # Months as the exporter's clock (real time) sees them.
 month() { date -u -d "$(date -u +%Y-%m-01) $1 month" +%Y-%m; }
 mkdir -p "$work/state"
 printf '{"version":1,"dimensions":["COUNTRY_CODE","TRAFFIC_TYPE"],"targets":{"sim":{"months":{"%s":true,"%s":true},"results_applied":0,"facts":[]}},"pending":[]}' \
   "$(month -2)" "$(month -1)" >"$work/state/state.json"
-echo demo-key >"$work/key"
-cat >"$work/config.yaml" <<EOF
-targets:
-  - name: sim
-    base_url: http://127.0.0.1:$sim_port
-    api_key_file: $work/key
-callback:
-  listen: 127.0.0.1:$callback_port
-  public_url: http://127.0.0.1:$callback_port
-web:
-  listen: 127.0.0.1:$web_port
-state_dir: $work/state
-dimensions: [COUNTRY_CODE, TRAFFIC_TYPE]
-EOF
+write_config sim "dimensions: [COUNTRY_CODE, TRAFFIC_TYPE]"
 
 # The callback leaves 8 s after the query, time enough to read the idle RSS.
 "$bin" simulator --listen "127.0.0.1:$sim_port" --api-key demo-key --now "$NOW" \
@@ -50,7 +28,6 @@ EOF
 /usr/bin/time -v "$bin" run --config "$work/config.yaml" 2>"$work/exporter.log" &
 time_pid=$!
 
-metrics() { curl -sf "http://127.0.0.1:$web_port/metrics" || true; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 for _ in $(seq 100); do
   exporter_pid=$(pgrep -P "$time_pid" || true)

@@ -442,37 +442,19 @@ impl Snapshot {
             .iter()
             .map(|config| budget(config, &months, &b.names, YearMonth::of(view.today)))
             .collect();
-        let day_layout = Layout {
-            unit: false,
-            dims: b.dims,
-            period_first: true,
-        };
-        let mut capped = |source: Source<'_>, layout: Layout| {
-            let (rows, rolled) = cap(&source, layout, view.max_series, &b.names);
+        let mut capped = |source: Source<'_>| {
+            let (rows, rolled) = cap(&source, view.max_series, &b.names);
             s.rolled_up += rolled;
             rows.into_series(&b.names.labels)
         };
-        let days = capped(
-            Source::Facts {
-                build: &b,
-                quantity: false,
-            },
-            day_layout,
-        );
-        let months_series = capped(Source::Rows(&months), months.layout);
-        let quantity_layout = Layout {
-            unit: true,
-            period_first: false,
-            ..day_layout
+        let facts = |quantity| Source::Facts {
+            build: &b,
+            quantity,
         };
-        let quantities = capped(
-            Source::Facts {
-                build: &b,
-                quantity: true,
-            },
-            quantity_layout,
-        );
-        let forecasts = capped(Source::Rows(&forecasts), forecasts.layout);
+        let days = capped(facts(false));
+        let months_series = capped(Source::Rows(&months));
+        let quantities = capped(facts(true));
+        let forecasts = capped(Source::Rows(&forecasts));
         (s.days, s.months, s.quantities, s.forecasts) =
             (days, months_series, quantities, forecasts);
         for (target, tl) in &ledger.targets {
@@ -616,6 +598,19 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
+    /// Day costs are exported day by day (a day's series together), quantities series by series
+    /// (a series' days together).
+    fn layout(&self) -> Layout {
+        match self {
+            Source::Rows(rows) => rows.layout,
+            Source::Facts { build, quantity } => Layout {
+                unit: *quantity,
+                dims: build.dims,
+                period_first: !*quantity,
+            },
+        }
+    }
+
     fn each(&self, f: &mut impl FnMut(&[u32], Decimal)) {
         match self {
             Source::Rows(rows) => {
@@ -663,7 +658,8 @@ impl Source<'_> {
 ///
 /// Labels that must go for every series are found by counting, one pass over the source per
 /// label, before any series is held: only the series left after them are built.
-fn cap(source: &Source<'_>, layout: Layout, max: usize, names: &Names) -> (Rows, u64) {
+fn cap(source: &Source<'_>, max: usize, names: &Names) -> (Rows, u64) {
+    let layout = source.layout();
     let hasher = DefaultHashBuilder::default();
     // Label sets are counted by 64-bit hash: a collision could only miscount by one.
     let distinct = |give_up: &[usize]| {
