@@ -2,7 +2,7 @@
 //! and price adjustments restate provisional data; adding would double-count). Money stays in
 //! `Decimal` and per currency; the snapshot handed to scrapes is immutable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -258,12 +258,21 @@ pub struct TargetLedger {
     pub days: BTreeMap<Date, Arc<DayFacts>>,
     /// Months a result spoke about, `true` once `volumeFinalized` said so.
     pub months: BTreeMap<YearMonth, bool>,
+    /// Months whose facts were re-keyed to a dimension list with a dimension they have no values
+    /// for (it reads `N/A`): asked for again, even when final, until a result covers them.
+    pub reshaped: BTreeSet<YearMonth>,
     pub results_applied: u64,
 }
 
 impl TargetLedger {
     pub fn month_final(&self, month: YearMonth) -> bool {
         self.months.get(&month).copied().unwrap_or(false)
+    }
+
+    /// Whether a query for `month` can still change what is stored: not final yet, or lacking
+    /// the values of a dimension added since it was fetched.
+    pub fn wants(&self, month: YearMonth) -> bool {
+        !self.month_final(month) || self.reshaped.contains(&month)
     }
 
     pub fn status_of(&self, month: YearMonth) -> Status {
@@ -309,6 +318,9 @@ impl Ledger {
         let ledger = self.targets.entry(target.to_owned()).or_default();
         let mut report = ApplyReport::default();
         if let Some(covered) = usage.covered {
+            for month in covered.days().map(YearMonth::of) {
+                ledger.reshaped.remove(&month);
+            }
             for day in covered.days() {
                 let new = usage.days.remove(&day).unwrap_or_default();
                 let old = ledger.days.remove(&day);
@@ -337,21 +349,17 @@ impl Ledger {
         report
     }
 
-    /// Puts back a target as the state file had it: every day of `usage`, its months and count.
-    pub fn restore(
-        &mut self,
-        target: &str,
-        mut usage: Usage,
-        months: BTreeMap<YearMonth, bool>,
-        results_applied: u64,
-    ) {
+    /// Puts back a target as the state file had it: every day of `usage`, and the months and
+    /// counter of `restored` (whose days are ignored).
+    pub fn restore(&mut self, target: &str, mut usage: Usage, restored: TargetLedger) {
         self.adopt(&mut usage);
         let ledger = self.targets.entry(target.to_owned()).or_default();
         ledger
             .days
             .extend(usage.days.into_iter().map(|(day, f)| (day, Arc::new(f))));
-        ledger.months = months;
-        ledger.results_applied = results_applied;
+        ledger.months = restored.months;
+        ledger.reshaped = restored.reshaped;
+        ledger.results_applied = restored.results_applied;
     }
 
     /// Points a result's label ids at this ledger's labels and gives its facts this ledger's
@@ -390,6 +398,7 @@ impl Ledger {
             ledger.days = kept;
             let first_month = YearMonth::of(first_kept);
             ledger.months = ledger.months.split_off(&first_month);
+            ledger.reshaped = ledger.reshaped.split_off(&first_month);
         }
         if dropped {
             self.compact_labels();
@@ -414,7 +423,13 @@ impl Ledger {
                 .iter()
                 .map(|(day, facts)| (*day, facts.resolve(&self.labels)))
                 .collect();
-            (name.as_str(), &t.months, t.results_applied, days)
+            (
+                name.as_str(),
+                &t.months,
+                &t.reshaped,
+                t.results_applied,
+                days,
+            )
         })
     }
 
@@ -458,6 +473,7 @@ impl Ledger {
 type ResolvedTarget<'a> = (
     &'a str,
     &'a BTreeMap<YearMonth, bool>,
+    &'a BTreeSet<YearMonth>,
     u64,
     BTreeMap<Date, BTreeMap<FactKey, Amount>>,
 );
@@ -474,7 +490,7 @@ impl PartialEq for Ledger {
 impl Ledger {
     /// Re-keys every fact to `dimensions`, for a config whose dimensions changed since the state
     /// was saved: values of dropped dimensions are summed away, added ones read `N/A` until the
-    /// days are fetched again.
+    /// days are fetched again, which [`TargetLedger::reshaped`] asks for, final months included.
     pub fn reshape(&mut self, dimensions: &[String]) {
         if self.dimensions == dimensions {
             return;
@@ -484,9 +500,14 @@ impl Ledger {
             .map(|d| self.dimensions.iter().position(|old| old == d))
             .collect();
         let not_applicable = self.labels.intern(NOT_APPLICABLE);
+        let added = from.contains(&None);
         for tl in self.targets.values_mut() {
             for facts in tl.days.values_mut() {
                 *facts = Arc::new(facts.rekey(&from, not_applicable));
+            }
+            if added {
+                let stored = tl.days.keys().map(|day| YearMonth::of(*day));
+                tl.reshaped.extend(stored.chain(tl.months.keys().copied()));
             }
         }
         self.dimensions = dimensions.to_vec();
@@ -646,6 +667,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_final_month_is_wanted_again_only_after_a_dimension_is_added() {
+        let mut ledger = Ledger {
+            dimensions: vec!["TRAFFIC_TYPE".into()],
+            ..Ledger::default()
+        };
+        let d1 = date!(2026 - 11 - 01);
+        let nov = YearMonth::of(d1);
+        ledger.apply("eu", usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1")], true));
+        assert!(!ledger.targets["eu"].wants(nov), "final");
+        ledger.reshape(&[]);
+        assert!(
+            !ledger.targets["eu"].wants(nov),
+            "a dropped dimension is summed away"
+        );
+        ledger.reshape(&["COUNTRY_CODE".into()]);
+        assert!(ledger.targets["eu"].wants(nov), "country codes are missing");
+        assert_eq!(ledger.targets["eu"].status_of(nov), Status::Final);
+        ledger.apply("eu", usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1")], true));
+        assert!(!ledger.targets["eu"].wants(nov), "fetched again");
+    }
+
+    #[test]
     fn equality_and_results_do_not_depend_on_label_ids() {
         let d1 = date!(2026 - 11 - 01);
         let (a, b) = (key("A", "SMS", "EUR"), key("B", "MMS", "USD"));
@@ -670,7 +713,11 @@ pub(crate) mod tests {
         let d1 = date!(2026 - 11 - 01);
         let mut a = key("A", "SMS", "EUR");
         a.dimensions = vec!["A2P".into()];
-        ledger.restore("eu", usage(NOV, &[(d1, a, "1")], false), BTreeMap::new(), 1);
+        ledger.restore(
+            "eu",
+            usage(NOV, &[(d1, a, "1")], false),
+            TargetLedger::default(),
+        );
         let facts = ledger.facts("eu", d1);
         let (k, _) = facts.iter().next().unwrap();
         assert_eq!(k.dimensions, ["A2P", "N/A"]);

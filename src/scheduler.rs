@@ -307,14 +307,14 @@ pub async fn run_target(
 }
 
 /// Months in retention still worth asking for: the current one always; earlier ones until a
-/// result said they are final.
+/// result said they are final, and again after a dimension was added to the config.
 fn months_to_query(shared: &Shared, target: &str) -> Vec<YearMonth> {
     let today = shared.clock.today();
     let ledger = shared.lock_ledger();
     let stored = ledger.targets.get(target);
     retention_months(today)
         .into_iter()
-        .filter(|m| *m == YearMonth::of(today) || !stored.is_some_and(|t| t.month_final(*m)))
+        .filter(|m| *m == YearMonth::of(today) || stored.is_none_or(|t| t.wants(*m)))
         .collect()
 }
 

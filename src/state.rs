@@ -45,6 +45,9 @@ struct OnDisk {
 #[serde(deny_unknown_fields)]
 struct DiskTarget {
     months: std::collections::BTreeMap<YearMonth, bool>,
+    /// Absent in files written before it existed, and when empty.
+    #[serde(default)]
+    reshaped: std::collections::BTreeSet<YearMonth>,
     results_applied: u64,
     facts: Vec<DiskFact>,
 }
@@ -78,6 +81,8 @@ struct OnDiskRef<'a> {
 #[derive(Serialize)]
 struct DiskTargetRef<'a> {
     months: &'a std::collections::BTreeMap<YearMonth, bool>,
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    reshaped: &'a std::collections::BTreeSet<YearMonth>,
     results_applied: u64,
     facts: FactsRef<'a>,
 }
@@ -149,6 +154,7 @@ impl<'a> OnDiskRef<'a> {
             .map(|(name, tl)| {
                 let target = DiskTargetRef {
                     months: &tl.months,
+                    reshaped: &tl.reshaped,
                     results_applied: tl.results_applied,
                     facts: FactsRef {
                         target: tl,
@@ -190,7 +196,13 @@ impl OnDisk {
                 ((f.day, key), amount)
             });
             let usage = Usage::from_facts(None, Vec::new(), facts);
-            ledger.restore(&name, usage, target.months, target.results_applied);
+            let restored = TargetLedger {
+                months: target.months,
+                reshaped: target.reshaped,
+                results_applied: target.results_applied,
+                ..TargetLedger::default()
+            };
+            ledger.restore(&name, usage, restored);
         }
         Stored {
             ledger,
@@ -394,6 +406,8 @@ mod tests {
                 )],
             ),
         );
+        let target = ledger.targets.get_mut("eu").unwrap();
+        target.reshaped.insert(YearMonth::of(day));
         let mut table = crate::scheduler::PendingTable::default();
         let r = DayRange {
             since: date!(2026 - 11 - 01),

@@ -1,11 +1,13 @@
 //! The query lifecycle over time: restatements of provisional data, no re-asking for final
-//! months after a restart, and state-write failures reported without stopping the exporter.
+//! months after a restart (unless a dimension was added), and state-write failures reported
+//! without stopping the exporter.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{Harness, counter, parse, samples_named, scrape};
+use infobip_billing_exporter::infobip::model::BillingUsageAggregate as Agg;
 use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
 
@@ -46,6 +48,48 @@ async fn a_restart_does_not_ask_again_for_final_months() {
         .unwrap();
     h.assert_scrape_months(&expected).await;
     // Only November, the provisional month, was asked for after the restart.
+    assert_eq!(h.simulator.stats().queries_accepted, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
+    let h = Harness::start(SimulatorOptions::default(), |_| {}).await;
+    let expected = h.simulator_month_totals();
+    h.wait_for_months(&expected).await;
+    let state = h.stop().await;
+
+    let by_traffic_type = |c: &mut infobip_billing_exporter::config::Config| {
+        c.metrics.dimensions = vec![Agg::TRAFFIC_TYPE];
+    };
+    let h = Harness::start_in(SimulatorOptions::default(), state, by_traffic_type).await;
+    let mut snapshots = h.exporter.shared.subscribe_snapshot();
+    tokio::time::timeout(common::WAIT, snapshots.wait_for(|s| s.results_applied >= 6))
+        .await
+        .unwrap()
+        .unwrap();
+    // September and October are final, and still asked for: their facts had no traffic type.
+    assert_eq!(h.simulator.stats().queries_accepted, 3);
+    h.assert_scrape_months(&expected).await;
+    let samples = parse(&scrape(h.exporter.web_addr).await);
+    let september: Vec<&str> = samples_named(&samples, "infobip_billing_month_cost")
+        .into_iter()
+        .filter(|s| s.labels["month"] == "2026-09")
+        .map(|s| s.labels["traffic_type"].as_str())
+        .collect();
+    assert!(
+        september.iter().any(|t| *t != "N/A"),
+        "September has traffic types: {september:?}"
+    );
+    let state = h.stop().await;
+
+    // Fetched once with the new dimension, final months are left alone again.
+    let h = Harness::start_in(SimulatorOptions::default(), state, by_traffic_type).await;
+    let mut snapshots = h.exporter.shared.subscribe_snapshot();
+    tokio::time::timeout(common::WAIT, snapshots.wait_for(|s| s.results_applied >= 7))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(h.simulator.stats().queries_accepted, 1);
     h.stop().await;
 }

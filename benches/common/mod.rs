@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicU64;
 
 use infobip_billing_exporter::calendar::{DayRange, YearMonth};
 use infobip_billing_exporter::collector;
-use infobip_billing_exporter::ledger::{Amount, FactKey, Ledger, Usage};
+use infobip_billing_exporter::ledger::{Amount, FactKey, Ledger, TargetLedger, Usage};
 use infobip_billing_exporter::snapshot::{Snapshot, View};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -70,12 +70,12 @@ pub fn ledger(keys: usize) -> Ledger {
         dimensions: vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()],
         ..Ledger::default()
     };
-    ledger.restore(
-        "eu",
-        Usage::from_facts(None, Vec::new(), facts),
-        [(YearMonth::of(TODAY), false)].into(),
-        1,
-    );
+    let restored = TargetLedger {
+        months: [(YearMonth::of(TODAY), false)].into(),
+        results_applied: 1,
+        ..TargetLedger::default()
+    };
+    ledger.restore("eu", Usage::from_facts(None, Vec::new(), facts), restored);
     ledger
 }
 

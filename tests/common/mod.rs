@@ -158,21 +158,19 @@ pub fn expected_from_bodies<'a>(
 
 /// The exported cost series of one metric, keyed like [`Expected`].
 pub fn exported(samples: &[Sample], name: &str, period: &str) -> BTreeMap<CostKey, Decimal> {
-    samples_named(samples, name)
-        .into_iter()
-        .map(|s| {
-            let l = |k: &str| {
-                s.labels
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| panic!("label {k} on {s:?}"))
-            };
-            (
-                (l("account"), l("category"), l("currency"), l(period)),
-                s.value,
-            )
-        })
-        .collect()
+    let mut sums = BTreeMap::new();
+    for s in samples_named(samples, name) {
+        let l = |k: &str| {
+            s.labels
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| panic!("label {k} on {s:?}"))
+        };
+        // Summed over any optional dimension labels.
+        let key = (l("account"), l("category"), l("currency"), l(period));
+        *sums.entry(key).or_default() += s.value;
+    }
+    sums
 }
 
 /// The days window the exporter exports for `days` days ending today.
