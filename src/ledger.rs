@@ -50,17 +50,18 @@ impl FactKey {
         }
     }
 
-    /// The key as `width` ids; dimensions it lacks read `N/A`.
-    fn to_ids(&self, labels: &mut Labels, width: usize) -> Vec<u32> {
-        let mut ids = [
+    /// The key as `width` ids in `ids`; dimensions it lacks read `N/A`, extra ones are left out.
+    fn to_ids(&self, labels: &mut Labels, width: usize, ids: &mut Vec<u32>) {
+        ids.clear();
+        for part in [
             &self.account,
             &self.account_key,
             &self.category,
             &self.currency,
             &self.unit,
-        ]
-        .map(|s| labels.intern(s))
-        .to_vec();
+        ] {
+            ids.push(labels.intern(part));
+        }
         for i in 0..width.saturating_sub(FIRST_DIMENSION) {
             let value = self
                 .dimensions
@@ -68,7 +69,6 @@ impl FactKey {
                 .map_or(NOT_APPLICABLE, String::as_str);
             ids.push(labels.intern(value));
         }
-        ids
     }
 }
 
@@ -169,38 +169,17 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// A result from facts given as strings (tests, tools). Facts with equal keys are summed;
-    /// every fact gets as many dimensions as the one with the most, missing ones read `N/A`.
+    /// A result from facts given as strings (tests, tools); see [`UsageBuilder`].
     pub fn from_facts(
         covered: Option<DayRange>,
         periods: Vec<(YearMonth, bool)>,
         facts: impl IntoIterator<Item = ((Date, FactKey), Amount)>,
     ) -> Self {
-        let facts: Vec<((Date, FactKey), Amount)> = facts.into_iter().collect();
-        let width = FIRST_DIMENSION
-            + facts
-                .iter()
-                .map(|((_, k), _)| k.dimensions.len())
-                .max()
-                .unwrap_or(0);
-        let mut labels = Labels::default();
-        let mut tallies: BTreeMap<Date, Tally<Amount>> = BTreeMap::new();
+        let mut builder = UsageBuilder::default();
         for ((day, key), amount) in facts {
-            let ids = key.to_ids(&mut labels, width);
-            *tallies
-                .entry(day)
-                .or_insert_with(|| Tally::new(width))
-                .entry(&ids) += amount;
+            builder.add(day, &key, amount);
         }
-        Self {
-            covered,
-            periods,
-            labels,
-            days: tallies
-                .into_iter()
-                .map(|(day, t)| (day, DayFacts::from_tally(t)))
-                .collect(),
-        }
+        builder.finish(covered, periods)
     }
 
     /// Every fact, as strings.
@@ -223,6 +202,44 @@ impl Usage {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Builds a [`Usage`] one fact at a time, so facts read from a file are never all held as
+/// strings. Facts with equal keys are summed; every fact gets the dimension count of the first
+/// one (missing values read `N/A`, extra ones are left out).
+#[derive(Debug, Default)]
+pub struct UsageBuilder {
+    width: Option<usize>,
+    labels: Labels,
+    days: BTreeMap<Date, Tally<Amount>>,
+    ids: Vec<u32>,
+}
+
+impl UsageBuilder {
+    pub fn add(&mut self, day: Date, key: &FactKey, amount: Amount) {
+        let width = *self
+            .width
+            .get_or_insert(FIRST_DIMENSION + key.dimensions.len());
+        key.to_ids(&mut self.labels, width, &mut self.ids);
+        *self
+            .days
+            .entry(day)
+            .or_insert_with(|| Tally::new(width))
+            .entry(&self.ids) += amount;
+    }
+
+    pub fn finish(self, covered: Option<DayRange>, periods: Vec<(YearMonth, bool)>) -> Usage {
+        Usage {
+            covered,
+            periods,
+            labels: self.labels,
+            days: self
+                .days
+                .into_iter()
+                .map(|(day, t)| (day, DayFacts::from_tally(t)))
+                .collect(),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! or the new one, never half of either.
 
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
@@ -15,7 +15,7 @@ use crate::calendar::YearMonth;
 use crate::labels::Labels;
 use crate::ledger::{
     ACCOUNT, ACCOUNT_KEY, Amount, CATEGORY, CURRENCY, FIRST_DIMENSION, FactKey, Ledger,
-    TargetLedger, UNIT, Usage,
+    TargetLedger, UNIT, Usage, UsageBuilder,
 };
 use crate::scheduler::PendingQuery;
 
@@ -49,7 +49,46 @@ struct DiskTarget {
     #[serde(default)]
     reshaped: std::collections::BTreeSet<YearMonth>,
     results_applied: u64,
-    facts: Vec<DiskFact>,
+    facts: DiskFacts,
+}
+
+/// A target's facts, summed into a [`Usage`] as they are read: a state file of a million facts
+/// is never held as a million sets of strings.
+struct DiskFacts(Usage);
+
+impl<'de> Deserialize<'de> for DiskFacts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Facts;
+        impl<'de> serde::de::Visitor<'de> for Facts {
+            type Value = DiskFacts;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of facts")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<DiskFacts, A::Error> {
+                let mut usage = UsageBuilder::default();
+                while let Some(f) = seq.next_element::<DiskFact>()? {
+                    let key = FactKey {
+                        account: f.account,
+                        account_key: f.account_key,
+                        category: f.category,
+                        currency: f.currency,
+                        unit: f.unit,
+                        dimensions: f.dimensions,
+                    };
+                    let amount = Amount {
+                        cost: f.cost,
+                        quantity: f.quantity,
+                    };
+                    usage.add(f.day, &key, amount);
+                }
+                Ok(DiskFacts(usage.finish(None, Vec::new())))
+            }
+        }
+        d.deserialize_seq(Facts)
+    }
 }
 
 #[derive(Deserialize)]
@@ -180,29 +219,13 @@ impl OnDisk {
             ..Ledger::default()
         };
         for (name, target) in self.targets {
-            let facts = target.facts.into_iter().map(|f| {
-                let key = FactKey {
-                    account: f.account,
-                    account_key: f.account_key,
-                    category: f.category,
-                    currency: f.currency,
-                    unit: f.unit,
-                    dimensions: f.dimensions,
-                };
-                let amount = Amount {
-                    cost: f.cost,
-                    quantity: f.quantity,
-                };
-                ((f.day, key), amount)
-            });
-            let usage = Usage::from_facts(None, Vec::new(), facts);
             let restored = TargetLedger {
                 months: target.months,
                 reshaped: target.reshaped,
                 results_applied: target.results_applied,
                 ..TargetLedger::default()
             };
-            ledger.restore(&name, usage, restored);
+            ledger.restore(&name, target.facts.0, restored);
         }
         Stored {
             ledger,
@@ -292,8 +315,9 @@ impl StateFile {
     /// Reads the stored state. A file that does not decode is moved aside with a timestamp,
     /// not deleted, so nothing is silently lost.
     pub fn load(&self, now: OffsetDateTime) -> Result<Loaded, StateError> {
-        let problem = match fs::read(&self.path) {
-            Ok(bytes) => match serde_json::from_slice::<OnDisk>(&bytes) {
+        // Read as it is parsed: the file of a large ledger runs to hundreds of MB.
+        let problem = match File::open(&self.path) {
+            Ok(file) => match serde_json::from_reader::<_, OnDisk>(BufReader::new(file)) {
                 Ok(disk) if disk.version == VERSION => {
                     return Ok(Loaded::Restored(disk.into_state()));
                 }
@@ -301,6 +325,7 @@ impl StateFile {
                     "unsupported state version {} (this build reads {VERSION})",
                     disk.version
                 ),
+                Err(e) if e.is_io() => format!("cannot read it: {e}"),
                 Err(e) => e.to_string(),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
