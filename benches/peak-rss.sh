@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak RSS of the real exporter binary ingesting one ~1,000,000-row callback from the real
 # simulator (DAY, ACCOUNT_NAME, ACCOUNT_KEY, CATEGORY_CODE, COUNTRY_CODE, TRAFFIC_TYPE), against
-# its idle RSS just before the callback arrives. Figures go to BENCHMARKS.md.
+# its idle RSS just before the callback arrives; then the peak RSS of a restart on the state file
+# it wrote. Figures go to BENCHMARKS.md.
 #
 #   bash benches/peak-rss.sh            # needs /usr/bin/time (Debian: apt-get install time)
 #
@@ -45,6 +46,17 @@ series=$(metrics | grep -c '^infobip_billing_cost{' || true)
 kill -TERM "$exporter_pid"
 wait "$time_pid" || true
 
+# A restart on the state file just written: load, first snapshot, first scrape.
+/usr/bin/time -v "$bin" run --config "$work/config.yaml" 2>"$work/restart.log" &
+time_pid=$!
+for _ in $(seq 600); do
+  metrics | grep -q '^infobip_billing_cost{' && break
+  sleep 0.1
+done
+kill -TERM "$(pgrep -P "$time_pid")"
+wait "$time_pid" || true
+restart_peak=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/restart.log")
+
 facts=$(python3 -c 'import json,sys; print(sum(len(t["facts"]) for t in json.load(open(sys.argv[1]))["targets"].values()))' "$work/state/state.json")
 peak=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/exporter.log")
 echo "facts held after the callback: $facts"
@@ -53,3 +65,4 @@ echo "RSS after it was applied:     $after KiB"
 echo "peak RSS (VmHWM):             $peak KiB"
 echo "peak above idle:              $(( (peak - idle) / 1024 )) MiB"
 echo "infobip_billing_cost series:  $series"
+echo "peak RSS of a restart on it:  $restart_peak KiB"
