@@ -916,6 +916,31 @@ mod tests {
     }
 
     #[test]
+    fn spellings_of_one_value_are_one_fact_and_whitespace_is_ignored() {
+        // "Café" sent raw, escaped and in pieces; the day in two forms; cells spread over lines.
+        let body = "{\"requestId\":\"R\",\"status\":\"SUCCESS\",\"response\":{
+          \"requestedPeriod\":{\"sentSince\":\"2026-04-01\",\"sentUntil\":\"2026-04-02\"},
+          \"totalRows\":3,
+          \"columns\":[{\"columnName\":\"DAY\",\"columnDataType\":\"DATE_TIME\"},
+                     {\"columnName\":\"ACCOUNT_NAME\",\"columnDataType\":\"STRING\"},
+                     {\"columnName\":\"CURRENCY\",\"columnDataType\":\"STRING\"},
+                     {\"columnName\":\"TOTAL_PER_UNIT\",\"columnDataType\":\"NUMBER\"}],
+          \"rows\":[ [\"2026-04-01\", \"Caf\u{e9}\", \"EUR\", 0.10] ,
+            [ \"2026-04-01T00:00:00.000+0000\" ,\"Caf\\u00e9\",\"EUR\",\t\"0.20\"\t],
+            [\r\n\"2026-04-01T00:00:00Z\",\r\n\"Ca\\u0066\\u00E9\",\r\n\"EUR\",\r\n3e-1\r\n]
+          ]}}";
+        let Outcome::Success(usage) = decode(body.as_bytes(), &[]).unwrap().outcome else {
+            panic!("expected success");
+        };
+        let facts = usage.facts();
+        assert_eq!(facts.len(), 1, "{facts:?}");
+        let ((day, key), amount) = facts.iter().next().unwrap();
+        assert_eq!(*day, date!(2026 - 04 - 01));
+        assert_eq!(key.account, "Caf\u{e9}");
+        assert_eq!(amount.cost, dec("0.6"));
+    }
+
+    #[test]
     fn truncated_and_nested_bodies_are_refused() {
         let body = EXAMPLE_15_1.replace("\"2026-04-03Z\"", "\"2026-04-03\"");
         let cut = body.find("\"Acme Retail\", \"WHATSAPP\"").unwrap();
