@@ -120,7 +120,7 @@ async fn handle(
             if superseded {
                 tracing::info!(target = %target, month = %query.month, "late result of an older query ignored: a newer one was already applied");
                 shared.metrics.result_superseded();
-                shared.persist();
+                shared.persist_pending();
                 return (StatusCode::OK, "superseded");
             }
             let report = shared.apply(target, usage);
@@ -179,7 +179,7 @@ async fn read_streaming(shared: &Shared, mut body: Body) -> Result<Decoded, Unus
 
 fn mark(shared: &Shared, token: &str, state: QueryState) {
     shared.lock_pending().settle(token, state);
-    shared.persist();
+    shared.persist_pending();
     shared.query_settled();
 }
 

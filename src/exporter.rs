@@ -1,5 +1,6 @@
 //! The daemon wired together: shared state, one query loop per target, the two listeners.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ pub struct Shared {
     pub request_id_recorded: Notify,
     state_file: StateFile,
     state_lock: Mutex<()>,
+    /// Whether the ledger changed since `state.json` was last written.
+    ledger_dirty: AtomicBool,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
             let mut ledger = self.lock_ledger();
             let report = ledger.apply(target, usage);
             ledger.prune_before(retention_start(self.clock.today()));
+            self.ledger_dirty.store(true, Ordering::SeqCst);
             self.publish(&ledger);
             report
         };
@@ -101,20 +105,43 @@ impl Shared {
         self.snapshot.send_replace(snapshot);
     }
 
-    /// Saves the ledger and the pending table. A failure (full disk, read-only `state_dir`) is
-    /// logged and counted; the exporter keeps serving from memory and tries again next time.
-    /// Writes are serialised, and this blocks its worker for the fsync: a few milliseconds
-    /// once per query or result.
+    /// Saves the ledger, if it changed since it was last saved, and the pending table. A
+    /// failure (full disk, read-only `state_dir`) is logged and counted; the exporter keeps
+    /// serving from memory and tries again next time. Writes are serialised and block their
+    /// worker for the fsync.
     pub fn persist(&self) {
         let _writing = self
             .state_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let state = Stored {
-            ledger: self.lock_ledger().clone(),
-            pending: self.lock_pending().queries().to_vec(),
-        };
-        match self.state_file.save(&state) {
+        if self.ledger_dirty.swap(false, Ordering::SeqCst) {
+            // Cheap: days are shared, not copied.
+            let ledger = self.lock_ledger().clone();
+            let saved = self.state_file.save_ledger(&ledger);
+            if saved.is_err() {
+                self.ledger_dirty.store(true, Ordering::SeqCst);
+            }
+            self.count_write(saved);
+        }
+        self.save_pending();
+    }
+
+    /// Saves the pending table alone: after a query was sent or settled without a result.
+    pub fn persist_pending(&self) {
+        let _writing = self
+            .state_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.save_pending();
+    }
+
+    fn save_pending(&self) {
+        let pending = self.lock_pending().queries().to_vec();
+        self.count_write(self.state_file.save_pending(&pending));
+    }
+
+    fn count_write(&self, written: Result<(), StateError>) {
+        match written {
             Ok(()) => self.metrics.state_written(),
             Err(err) => {
                 tracing::error!("{err}");
@@ -240,6 +267,7 @@ pub fn start(
         request_id_recorded: Notify::new(),
         state_file,
         state_lock: Mutex::new(()),
+        ledger_dirty: AtomicBool::new(false),
     });
     {
         // Serve the stored figures at once, before any query is answered.
@@ -251,8 +279,11 @@ pub fn start(
             .iter()
             .map(|d| d.as_str().to_owned())
             .collect();
-        ledger.reshape(&dimensions);
-        ledger.prune_before(retention_start(shared.clock.today()));
+        let reshaped = ledger.reshape(&dimensions);
+        let pruned = ledger.prune_before(retention_start(shared.clock.today()));
+        shared
+            .ledger_dirty
+            .store(reshaped || pruned, Ordering::SeqCst);
         shared.publish(&ledger);
     }
     let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);

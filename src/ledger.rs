@@ -406,8 +406,9 @@ impl Ledger {
         FIRST_DIMENSION + self.dimensions.len()
     }
 
-    /// Drops what Infobip no longer holds, so the ledger stays bounded.
-    pub fn prune_before(&mut self, first_kept: Date) {
+    /// Drops what Infobip no longer holds, so the ledger stays bounded. Returns whether a day
+    /// was dropped.
+    pub fn prune_before(&mut self, first_kept: Date) -> bool {
         let mut dropped = false;
         for ledger in self.targets.values_mut() {
             let kept = ledger.days.split_off(&first_kept);
@@ -420,6 +421,7 @@ impl Ledger {
         if dropped {
             self.compact_labels();
         }
+        dropped
     }
 
     /// A target's facts of one day, as strings.
@@ -508,9 +510,10 @@ impl Ledger {
     /// Re-keys every fact to `dimensions`, for a config whose dimensions changed since the state
     /// was saved: values of dropped dimensions are summed away, added ones read `N/A` until the
     /// days are fetched again, which [`TargetLedger::reshaped`] asks for, final months included.
-    pub fn reshape(&mut self, dimensions: &[String]) {
+    /// Returns whether anything changed.
+    pub fn reshape(&mut self, dimensions: &[String]) -> bool {
         if self.dimensions == dimensions {
-            return;
+            return false;
         }
         let from: Vec<Option<usize>> = dimensions
             .iter()
@@ -529,6 +532,7 @@ impl Ledger {
         }
         self.dimensions = dimensions.to_vec();
         self.compact_labels();
+        true
     }
 }
 

@@ -357,7 +357,7 @@ async fn submit(
                 .record_request_id(&token, request_id.clone());
             shared.request_id_recorded.notify_waiters();
             // Saved before anything else: a crash from here on still knows this query.
-            shared.persist();
+            shared.persist_pending();
             shared.metrics.query_accepted(target);
             tracing::info!(target = %target, month = %month, request_id = %request_id, "query accepted");
             Ok(())

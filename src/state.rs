@@ -1,7 +1,7 @@
-//! The state file in `state_dir`: the ledger and the pending table, so a restart serves the
-//! stored figures at once and still accepts callbacks for queries sent before it. Written
-//! atomically (temp file, fsync, rename, fsync of the directory): a crash leaves the old file
-//! or the new one, never half of either.
+//! The state files in `state_dir`: the ledger (`state.json`) and the pending table
+//! (`pending.json`), so a restart serves the stored figures at once and still accepts callbacks
+//! for queries sent before it. Each is written atomically (temp file, fsync, rename, fsync of the
+//! directory): a crash leaves the old file or the new one, never half of either.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter};
@@ -20,6 +20,9 @@ use crate::ledger::{
 use crate::scheduler::PendingQuery;
 
 const FILE_NAME: &str = "state.json";
+/// The pending table, in a file of its own: it changes with every query, and rewriting a ledger
+/// of a million facts (hundreds of MB) each time would be waste.
+const PENDING_FILE_NAME: &str = "pending.json";
 /// Bumped when the layout changes incompatibly; an unknown version is set aside like a corrupt file.
 const VERSION: u32 = 1;
 
@@ -184,9 +187,18 @@ impl Serialize for NamesRef<'_> {
     }
 }
 
+/// `pending.json`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingFile<P> {
+    version: u32,
+    pending: P,
+}
+
 impl<'a> OnDiskRef<'a> {
-    fn of(state: &'a Stored) -> Self {
-        let ledger = &state.ledger;
+    /// The ledger; its `pending` stays empty, the table lives in `pending.json` (files written
+    /// before that have it here, and are still read).
+    fn of(ledger: &'a Ledger) -> Self {
         let targets = ledger
             .targets
             .iter()
@@ -207,7 +219,7 @@ impl<'a> OnDiskRef<'a> {
             version: VERSION,
             dimensions: &ledger.dimensions,
             targets,
-            pending: &state.pending,
+            pending: &[],
         }
     }
 }
@@ -290,10 +302,12 @@ pub enum Loaded {
     },
 }
 
-/// The state file of one `state_dir`.
+/// The state files of one `state_dir`: `state.json` (the ledger) and `pending.json` (the
+/// pending table).
 #[derive(Debug, Clone)]
 pub struct StateFile {
     path: PathBuf,
+    pending_path: PathBuf,
 }
 
 impl StateFile {
@@ -305,6 +319,7 @@ impl StateFile {
         })?;
         Ok(Self {
             path: dir.join(FILE_NAME),
+            pending_path: dir.join(PENDING_FILE_NAME),
         })
     }
 
@@ -315,66 +330,140 @@ impl StateFile {
     /// Reads the stored state. A file that does not decode is moved aside with a timestamp,
     /// not deleted, so nothing is silently lost.
     pub fn load(&self, now: OffsetDateTime) -> Result<Loaded, StateError> {
-        // Read as it is parsed: the file of a large ledger runs to hundreds of MB.
-        let problem = match File::open(&self.path) {
-            Ok(file) => match serde_json::from_reader::<_, OnDisk>(BufReader::new(file)) {
-                Ok(disk) if disk.version == VERSION => {
-                    return Ok(Loaded::Restored(disk.into_state()));
-                }
-                Ok(disk) => format!(
-                    "unsupported state version {} (this build reads {VERSION})",
-                    disk.version
-                ),
-                Err(e) if e.is_io() => format!("cannot read it: {e}"),
-                Err(e) => e.to_string(),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
-            // Unreadable (a directory, bad permissions, an I/O error): set aside like a corrupt
-            // file, so the exporter can start and the file is kept for inspection.
-            Err(e) => format!("cannot read it: {e}"),
+        let loaded = self.load_ledger(now)?;
+        let Some(pending) = self.load_pending(now)? else {
+            return Ok(loaded);
         };
-        let moved_to = self
-            .path
-            .with_file_name(format!("{FILE_NAME}.corrupt-{}", now.unix_timestamp()));
-        fs::rename(&self.path, &moved_to).map_err(|source| StateError::SetAside {
-            path: self.path.clone(),
-            problem: problem.clone(),
-            source,
-        })?;
+        Ok(match loaded {
+            Loaded::Restored(stored) => Loaded::Restored(Stored { pending, ..stored }),
+            // Queries sent before the first result: no ledger yet.
+            Loaded::Fresh => Loaded::Restored(Stored {
+                ledger: Ledger::default(),
+                pending,
+            }),
+            set_aside @ Loaded::SetAside { .. } => set_aside,
+        })
+    }
+
+    fn load_ledger(&self, now: OffsetDateTime) -> Result<Loaded, StateError> {
+        // Read as it is parsed: the file of a large ledger runs to hundreds of MB.
+        let problem = match read_json::<OnDisk>(&self.path) {
+            Ok(Some(disk)) if disk.version == VERSION => {
+                return Ok(Loaded::Restored(disk.into_state()));
+            }
+            Ok(Some(disk)) => format!(
+                "unsupported state version {} (this build reads {VERSION})",
+                disk.version
+            ),
+            Ok(None) => return Ok(Loaded::Fresh),
+            Err(problem) => problem,
+        };
+        let moved_to = set_aside(&self.path, &problem, now)?;
         Ok(Loaded::SetAside { problem, moved_to })
     }
 
-    /// Replaces the state file atomically.
-    pub fn save(&self, state: &Stored) -> Result<(), StateError> {
-        let tmp = self.path.with_file_name(format!("{FILE_NAME}.tmp"));
-        let write_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StateError::Write { path, source }
+    /// The pending table of `pending.json`, `None` without one. A file that does not decode is
+    /// set aside with a warning: its queries are sent again.
+    fn load_pending(&self, now: OffsetDateTime) -> Result<Option<Vec<PendingQuery>>, StateError> {
+        let problem = match read_json::<PendingFile<Vec<PendingQuery>>>(&self.pending_path) {
+            Ok(Some(file)) if file.version == VERSION => return Ok(Some(file.pending)),
+            Ok(Some(file)) => format!(
+                "unsupported pending table version {} (this build reads {VERSION})",
+                file.version
+            ),
+            Ok(None) => return Ok(None),
+            Err(problem) => problem,
         };
-        // The file holds callback tokens: readable by the exporter's user only.
-        let file = private_file(&tmp).map_err(write_err(&tmp))?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        serde_json::to_writer(&mut out, &OnDiskRef::of(state)).map_err(|e| {
-            if e.is_io() {
-                write_err(&tmp)(e.into())
-            } else {
-                StateError::Encode(e)
-            }
-        })?;
-        let file = out
-            .into_inner()
-            .map_err(|e| write_err(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(write_err(&tmp))?;
-        drop(file);
-        fs::rename(&tmp, &self.path).map_err(write_err(&self.path))?;
-        // The rename is only durable once the directory entry is.
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(write_err(dir))?;
-        }
-        Ok(())
+        let moved_to = set_aside(&self.pending_path, &problem, now)?;
+        tracing::warn!(problem = %problem, moved_to = %moved_to.display(), "pending table set aside; its queries will be sent again");
+        Ok(None)
     }
+
+    /// Replaces both files atomically, the ledger first.
+    pub fn save(&self, state: &Stored) -> Result<(), StateError> {
+        self.save_ledger(&state.ledger)?;
+        self.save_pending(&state.pending)
+    }
+
+    /// Replaces `state.json` atomically.
+    pub fn save_ledger(&self, ledger: &Ledger) -> Result<(), StateError> {
+        write_atomically(&self.path, &OnDiskRef::of(ledger))
+    }
+
+    /// Replaces `pending.json` atomically.
+    pub fn save_pending(&self, pending: &[PendingQuery]) -> Result<(), StateError> {
+        let file = PendingFile {
+            version: VERSION,
+            pending,
+        };
+        write_atomically(&self.pending_path, &file)
+    }
+}
+
+/// The file at `path` decoded as it is read; `Ok(None)` when there is none, `Err` saying why
+/// it cannot be used.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+    match File::open(path) {
+        Ok(file) => match serde_json::from_reader(BufReader::new(file)) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_io() => Err(format!("cannot read it: {e}")),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // Unreadable (a directory, bad permissions, an I/O error): set aside like a corrupt
+        // file, so the exporter can start and the file is kept for inspection.
+        Err(e) => Err(format!("cannot read it: {e}")),
+    }
+}
+
+/// Moves an unusable file to `<name>.corrupt-<unix time>` beside it.
+fn set_aside(path: &Path, problem: &str, now: OffsetDateTime) -> Result<PathBuf, StateError> {
+    let moved_to = beside(path, &format!(".corrupt-{}", now.unix_timestamp()));
+    fs::rename(path, &moved_to).map_err(|source| StateError::SetAside {
+        path: path.to_owned(),
+        problem: problem.to_owned(),
+        source,
+    })?;
+    Ok(moved_to)
+}
+
+/// `path` with `suffix` added to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Replaces `path` with `value` as JSON: temp file, fsync, rename, fsync of the directory.
+fn write_atomically(path: &Path, value: &impl Serialize) -> Result<(), StateError> {
+    let tmp = beside(path, ".tmp");
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StateError::Write { path, source }
+    };
+    // The files hold callback tokens: readable by the exporter's user only.
+    let file = private_file(&tmp).map_err(write_err(&tmp))?;
+    let mut out = BufWriter::with_capacity(1 << 16, file);
+    serde_json::to_writer(&mut out, value).map_err(|e| {
+        if e.is_io() {
+            write_err(&tmp)(e.into())
+        } else {
+            StateError::Encode(e)
+        }
+    })?;
+    let file = out
+        .into_inner()
+        .map_err(|e| write_err(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(write_err(&tmp))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(write_err(path))?;
+    // The rename is only durable once the directory entry is.
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(write_err(dir))?;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -456,6 +545,58 @@ mod tests {
         };
         assert_eq!(back, state);
         assert!(!file.path().with_file_name("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn the_pending_table_is_its_own_file_and_old_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        let state = sample();
+        file.save(&state).unwrap();
+        let ledger_text = fs::read_to_string(file.path()).unwrap();
+        assert!(ledger_text.ends_with(r#""pending":[]}"#), "{ledger_text}");
+        // A file of the layout before pending.json: the table inside state.json.
+        let table: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("pending.json")).unwrap()).unwrap();
+        let old = ledger_text.replace(
+            r#""pending":[]"#,
+            &format!(r#""pending":{}"#, table["pending"]),
+        );
+        fs::write(file.path(), old).unwrap();
+        fs::remove_file(dir.path().join("pending.json")).unwrap();
+        let Loaded::Restored(back) = file.load(datetime!(2026-11-27 11:00 UTC)).unwrap() else {
+            panic!("expected the saved state");
+        };
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn queries_sent_before_any_result_are_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        let state = sample();
+        file.save_pending(&state.pending).unwrap();
+        let Loaded::Restored(back) = file.load(datetime!(2026-11-27 11:00 UTC)).unwrap() else {
+            panic!("expected the pending table");
+        };
+        assert_eq!(
+            (back.ledger, back.pending),
+            (Ledger::default(), state.pending)
+        );
+    }
+
+    #[test]
+    fn a_corrupt_pending_table_is_set_aside_and_the_ledger_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        let state = sample();
+        file.save(&state).unwrap();
+        fs::write(dir.path().join("pending.json"), b"{\"version\":1,\"pend").unwrap();
+        let Loaded::Restored(back) = file.load(datetime!(2026-11-27 11:00 UTC)).unwrap() else {
+            panic!("expected the ledger");
+        };
+        assert_eq!((&back.ledger, back.pending.len()), (&state.ledger, 0));
+        assert!(dir.path().join("pending.json.corrupt-1795777200").exists());
     }
 
     #[test]

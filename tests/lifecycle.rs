@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Harness, counter, parse, samples_named, scrape};
 use infobip_billing_exporter::infobip::model::BillingUsageAggregate as Agg;
-use infobip_billing_exporter::simulator::SimulatorOptions;
+use infobip_billing_exporter::simulator::{Faults, SimulatorOptions};
 use rust_decimal::Decimal;
 
 fn quick_cycles(c: &mut infobip_billing_exporter::config::Config) {
@@ -92,6 +92,38 @@ async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
         .unwrap();
     assert_eq!(h.simulator.stats().queries_accepted, 1);
     h.stop().await;
+}
+
+#[tokio::test]
+async fn a_query_saves_the_pending_table_without_rewriting_the_ledger() {
+    // Every callback is lost: queries are sent, no result is ever applied.
+    let options = SimulatorOptions {
+        faults: Faults {
+            drop_callback_ratio: 1.0,
+            ..Faults::default()
+        },
+        ..SimulatorOptions::default()
+    };
+    let h = Harness::start(options, |_| {}).await;
+    let pending_file = h.state.path().join("pending.json");
+    let mut sent = 0;
+    for _ in 0..500 {
+        let table: serde_json::Value = std::fs::read(&pending_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        sent = table["pending"].as_array().map_or(0, Vec::len);
+        if sent == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sent, 3, "the three months' queries are saved");
+    let state = h.stop().await;
+    assert!(
+        !state.path().join("state.json").exists(),
+        "no result, so the ledger was never written, not even at shutdown"
+    );
 }
 
 #[tokio::test]
