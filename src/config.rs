@@ -80,7 +80,8 @@
 //! otlp:
 //!   # The collector's URL. For http/protobuf, /v1/metrics is appended when the URL has no path.
 //!   endpoint: http://otel-collector:4317
-//!   # grpc (default; http:// only, this build has no gRPC TLS) or http/protobuf (http or https).
+//!   # grpc (default) or http/protobuf. https:// is verified against the system's CA
+//!   # certificates; SSL_CERT_FILE in the environment names another PEM bundle.
 //!   protocol: grpc
 //!   # How often to push. Default 60s; 1s to 1d.
 //!   interval: 60s
@@ -1515,17 +1516,6 @@ fn validate_otlp(raw: Option<RawOtlp>, p: &mut Problems) -> Option<Option<OtlpCo
         }
     }
     let (endpoint, protocol, interval) = (endpoint?, protocol?, interval?);
-    if protocol == OtlpProtocol::Grpc && endpoint.scheme == "https" {
-        // The gRPC transport is built without TLS; HTTP/protobuf goes through reqwest's rustls.
-        p.push(
-            "otlp.endpoint",
-            format!(
-                "{:?} uses https://, which this build supports with protocol: http/protobuf only; expected http:// for grpc, or protocol: http/protobuf",
-                endpoint.to_string()
-            ),
-        );
-        return None;
-    }
     if !headers_ok {
         return None;
     }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
 use opentelemetry_otlp::{
     MetricExporter, Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
@@ -107,12 +108,18 @@ pub fn start(
             }
             let metadata =
                 opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
-            MetricExporter::builder()
+            let builder = MetricExporter::builder()
                 .with_tonic()
                 .with_endpoint(&config.endpoint)
-                .with_metadata(metadata)
-                .build()
-                .map_err(build_err)?
+                .with_metadata(metadata);
+            let builder = if config.endpoint.starts_with("https://") {
+                // Without roots of its own, tonic's TLS trusts nothing: take the system's, as
+                // the http/protobuf client does (SSL_CERT_FILE and SSL_CERT_DIR are honoured).
+                builder.with_tls_config(ClientTlsConfig::new().with_native_roots())
+            } else {
+                builder
+            };
+            builder.build().map_err(build_err)?
         }
         OtlpProtocol::HttpProtobuf => {
             let headers: HashMap<String, String> = config.headers.clone().into_iter().collect();

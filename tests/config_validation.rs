@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use infobip_billing_exporter::config::{
-    ApiKey, ApiKeySource, Config, ConfigError, Problem, SecretError,
+    ApiKey, ApiKeySource, Config, ConfigError, OtlpProtocol, Problem, SecretError,
 };
 
 fn data(name: &str) -> PathBuf {
@@ -330,10 +330,6 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
             one("otlp.endpoint: \"otel-collector:4317\" is not an absolute URL (no http:// or https://); expected the collector's http(s) URL, e.g. http://otel-collector:4317".into()),
         ),
         (
-            "invalid_otlp_grpc_https.yaml",
-            one("otlp.endpoint: \"https://otel-collector.example.com:4317\" uses https://, which this build supports with protocol: http/protobuf only; expected http:// for grpc, or protocol: http/protobuf".into()),
-        ),
-        (
             "invalid_otlp_protocol.yaml",
             one("otlp.protocol: \"http/json\" is not supported; expected grpc or http/protobuf".into()),
         ),
@@ -530,6 +526,14 @@ fn full_file_sets_every_field() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(cidrs, ["10.0.0.0/8", "192.0.2.0/24"]);
+}
+
+#[test]
+fn grpc_over_https_is_accepted() {
+    let config = Config::load(&data("valid_otlp_grpc_https.yaml")).unwrap();
+    let otlp = config.metrics.otlp.unwrap();
+    assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
+    assert_eq!(otlp.endpoint, "https://otel-collector.example.com:4317");
 }
 
 #[test]

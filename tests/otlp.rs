@@ -1,5 +1,6 @@
-//! OTLP push against in-test receivers (gRPC with tonic, HTTP/protobuf decoded with prost on an
-//! axum route): the pushed data metrics carry the same names, attributes and values as /metrics.
+//! OTLP push against in-test receivers (gRPC with tonic, also behind TLS; HTTP/protobuf decoded
+//! with prost on an axum route): the pushed data metrics carry the same names, attributes and
+//! values as /metrics.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use common::{WAIT, parse, scrape};
+use common::{Proc, WAIT, parse, scrape};
 use infobip_billing_exporter::config::{BudgetConfig, BudgetMatch, OtlpConfig, OtlpProtocol};
 use infobip_billing_exporter::simulator::SimulatorOptions;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
@@ -22,6 +23,7 @@ use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use prost::Message as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{Identity, ServerTlsConfig};
 
 /// What a receiver got: every request, and the `x-test` header of the last one.
 #[derive(Debug, Default, Clone)]
@@ -54,12 +56,22 @@ impl MetricsService for Grpc {
     }
 }
 
-async fn grpc_receiver(shutdown: CancellationToken) -> (SocketAddr, watch::Receiver<Received>) {
+/// A gRPC receiver, behind TLS with `tls`.
+async fn grpc_receiver(
+    shutdown: CancellationToken,
+    tls: Option<Identity>,
+) -> (SocketAddr, watch::Receiver<Received>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = watch::channel(Received::default());
+    let mut server = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        server = server
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .unwrap();
+    }
     tokio::spawn(
-        tonic::transport::Server::builder()
+        server
             .add_service(MetricsServiceServer::new(Grpc(tx)))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
@@ -171,7 +183,7 @@ fn scraped(text: &str) -> Points {
 async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
     let receivers = CancellationToken::new();
     let (addr, mut received) = match protocol {
-        OtlpProtocol::Grpc => grpc_receiver(receivers.clone()).await,
+        OtlpProtocol::Grpc => grpc_receiver(receivers.clone(), None).await,
         OtlpProtocol::HttpProtobuf => http_receiver(receivers.clone()).await,
     };
     let endpoint = match protocol {
@@ -234,4 +246,62 @@ async fn grpc_push_equals_the_scrape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_protobuf_push_equals_the_scrape() {
     pushes_what_metrics_serves(OtlpProtocol::HttpProtobuf).await;
+}
+
+/// The real binary pushing over gRPC with TLS to a collector whose certificate is self-signed:
+/// trusted through `SSL_CERT_FILE`, the push arrives; with another certificate there, it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_over_tls_verifies_the_collector() {
+    let receivers = CancellationToken::new();
+    let localhost = || vec!["localhost".to_owned()];
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(localhost()).unwrap();
+    let identity = Identity::from_pem(cert.pem(), signing_key.serialize_pem());
+    let (addr, mut received) = grpc_receiver(receivers.clone(), Some(identity)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("collector.pem");
+    std::fs::write(&trusted, cert.pem()).unwrap();
+    let untrusted = dir.path().join("other.pem");
+    let other = rcgen::generate_simple_self_signed(localhost()).unwrap();
+    std::fs::write(&untrusted, other.cert.pem()).unwrap();
+
+    let sim = Proc::spawn(&["simulator", "--listen", "127.0.0.1:0"]);
+    let line = Proc::wait_line(&sim.stdout, "listening on");
+    let sim_url = line.split_whitespace().last().unwrap().to_owned();
+    let run = |ca: &std::path::Path| {
+        let (config, _) = common::write_run_config(dir.path(), &sim_url);
+        let otlp = format!(
+            "otlp:\n  endpoint: https://localhost:{}\n  protocol: grpc\n  interval: 1s\n",
+            addr.port()
+        );
+        let mut yaml = std::fs::read_to_string(&config).unwrap();
+        yaml.push_str(&otlp);
+        std::fs::write(&config, yaml).unwrap();
+        let env = [("SSL_CERT_FILE", ca.as_os_str())];
+        Proc::spawn_with_env(&["run", "--config", config.to_str().unwrap()], &env)
+    };
+
+    let mut wrong = run(&untrusted);
+    Proc::wait_line(&wrong.stderr, "result applied");
+    let pid = wrong.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    // The push at shutdown is the one that must get through; it cannot, and the log says why.
+    Proc::wait_line(&wrong.stderr, "invalid peer certificate");
+    Proc::wait_line(&wrong.stderr, "the last push failed");
+    assert!(wrong.child.wait().unwrap().success());
+    assert!(received.borrow().requests.is_empty(), "nothing got through");
+
+    let right = run(&trusted);
+    tokio::time::timeout(WAIT, received.wait_for(|r| !r.requests.is_empty()))
+        .await
+        .expect("a push within the wait")
+        .unwrap();
+    let pushed = pushed(received.borrow().requests.last().unwrap());
+    assert!(pushed.contains_key("infobip_billing_cost"), "{pushed:?}");
+    assert!(right.interrupt_and_wait().success());
+    assert!(sim.interrupt_and_wait().success());
+    receivers.cancel();
 }
