@@ -66,9 +66,14 @@ async fn the_bucket_refills() {
         ..fast()
     };
     let run = start(opts, datetime!(2026-04-10 12:00 UTC)).await;
+    // The bucket holds 20; on a busy machine it refills while it is drained, so drain until
+    // refused rather than a fixed 21 times.
     let mut last = 0;
-    for _ in 0..25 {
+    for _ in 0..500 {
         last = post_raw(&run.base, Some("App demo-key"), "{}").await.status;
+        if last == 429 {
+            break;
+        }
     }
     assert_eq!(last, 429);
     // Refill is a matter of real time: 20 per second gives a token every 50 ms.
