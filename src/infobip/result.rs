@@ -8,7 +8,7 @@
 //! position (reference A10); cells are read from their raw JSON text so money is exact (A16).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap as StdHashMap};
+use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 
@@ -127,7 +127,7 @@ impl Columns {
         columns: &[WireColumn],
         dimensions: &[BillingUsageAggregate],
     ) -> Result<Self, DecodeError> {
-        let index: StdHashMap<&str, usize> = columns
+        let index: HashMap<&str, usize> = columns
             .iter()
             .enumerate()
             .map(|(i, c)| (c.column_name.as_str(), i))
