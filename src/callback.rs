@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header::CONTENT_LENGTH, header::CONTENT_TYPE};
 use http_body_util::BodyExt;
+use tokio::sync::Notify;
 
 use crate::exporter::Shared;
 use crate::infobip::result::{DecodeError, Decoded, Outcome, StreamDecoder};
@@ -185,14 +186,27 @@ fn mark(shared: &Shared, token: &str, state: QueryState) {
 
 /// The query's `requestId`, waiting briefly when the callback arrived before the `201`.
 async fn recorded_request_id(shared: &Shared, token: &str) -> Option<String> {
+    wait_for_request_id(&shared.request_id_recorded, || {
+        shared
+            .lock_pending()
+            .find(token)
+            .map(|q| q.request_id.clone())
+    })
+    .await
+}
+
+/// The `requestId` `lookup` finds (`None`: no such query; `Some(None)`: not recorded yet),
+/// checked again each time `recorded` is notified, for at most [`REQUEST_ID_WAIT`]: a callback
+/// can beat the `201` that carries its `requestId` (A27).
+pub(crate) async fn wait_for_request_id(
+    recorded: &Notify,
+    lookup: impl Fn() -> Option<Option<String>>,
+) -> Option<String> {
     let wait = async {
         loop {
-            let notified = shared.request_id_recorded.notified();
-            match shared
-                .lock_pending()
-                .find(token)
-                .map(|q| q.request_id.clone())
-            {
+            // Created before the lookup, so a notification in between is not lost.
+            let notified = recorded.notified();
+            match lookup() {
                 None => return None,
                 Some(Some(id)) => return Some(id),
                 Some(None) => {}

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::callback::wait_for_request_id;
 use crate::config::{ApiKey, ApiKeySource, Config, DEFAULT_MAX_BODY, SecretError};
 use crate::infobip::client::{Client, ClientError};
 use crate::infobip::model::{
@@ -32,9 +33,6 @@ use crate::infobip::model::{
 /// The environment variable a flag-given target takes its key from (never a flag: argv is
 /// visible to every user of the machine).
 pub const API_KEY_ENV: &str = "INFOBIP_API_KEY";
-
-/// How long a callback that beat the `201` waits for its `requestId` (reference A27).
-const REQUEST_ID_WAIT: Duration = Duration::from_secs(5);
 
 /// Which Infobip account to ask: a target of a config file, or a base URL and `INFOBIP_API_KEY`.
 #[derive(Debug, Clone, clap::Args)]
@@ -406,23 +404,10 @@ async fn receive(
 
 /// The slot's `requestId`, waiting briefly when the callback arrived before the `201`.
 async fn recorded_request_id(slots: &Slots, token: &str) -> Option<String> {
-    let wait = async {
-        loop {
-            let notified = slots.request_id_recorded.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match find(&mut slots.lock(), token).map(|s| s.request_id.clone()) {
-                None => return None,
-                Some(Some(id)) => return Some(id),
-                Some(None) => {}
-            }
-            notified.await;
-        }
-    };
-    tokio::time::timeout(REQUEST_ID_WAIT, wait)
-        .await
-        .ok()
-        .flatten()
+    wait_for_request_id(&slots.request_id_recorded, || {
+        find(&mut slots.lock(), token).map(|s| s.request_id.clone())
+    })
+    .await
 }
 
 /// A client for `target`.
