@@ -7,56 +7,23 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infobip_billing_exporter::backfill::{end_of_day, plan};
 use infobip_billing_exporter::calendar::{
-    Clock, DayRange, ManualClock, YearMonth, retention_months, retention_start,
+    Clock, DayRange, YearMonth, retention_months, retention_start,
 };
 use infobip_billing_exporter::infobip::model::{
     BillingUsageDataFilter, QueryBillingUsageApiRequest, parse_decimal,
 };
 use infobip_billing_exporter::scheduler::AGGREGATE_BY;
-use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
 use rust_decimal::Decimal;
 use time::Date;
-use tokio_util::sync::CancellationToken;
 
-use common::{BIN, WAIT, expected_from_bodies, free_port};
-
-struct Sim {
-    simulator: Simulator,
-    url: String,
-    clock: Arc<ManualClock>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// The simulator pinned at the real now: the binary's retention window and Prometheus's
-/// block handling both go by the system clock.
-async fn start_sim() -> Sim {
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-    let simulator = Simulator::new(SimulatorOptions::default(), clock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(simulator.clone().serve(listener, shutdown.clone()));
-    Sim {
-        simulator,
-        url,
-        clock,
-        shutdown,
-    }
-}
+use common::{BIN, LiveSim, WAIT, expected_from_bodies, free_port, start_live_sim};
 
 /// The simulator's own cost per (day, currency) over the days backfill covers.
-fn expected_days(sim: &Sim) -> BTreeMap<(String, String), Decimal> {
+fn expected_days(sim: &LiveSim) -> BTreeMap<(String, String), Decimal> {
     let today = sim.clock.today();
     let bodies: Vec<Vec<u8>> = plan(today)
         .into_iter()
@@ -89,7 +56,7 @@ fn expected_days(sim: &Sim) -> BTreeMap<(String, String), Decimal> {
     per_day
 }
 
-async fn backfill(sim: &Sim, out: &Path) -> Output {
+async fn backfill(sim: &LiveSim, out: &Path) -> Output {
     let args: Vec<String> = [
         "backfill",
         "--base-url",
@@ -155,7 +122,7 @@ fn parse(text: &str) -> Vec<Sample> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_writes_every_complete_day_with_the_simulators_figures() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("history.om");
     backfill(&sim, &file).await;
@@ -316,7 +283,7 @@ impl Prometheus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs promtool and prometheus (apt-get install prometheus); .ci/run installs them"]
 async fn promtool_blocks_from_backfill_answer_a_days_total_in_prometheus() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("history.om");
     backfill(&sim, &file).await;

@@ -5,47 +5,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
-use infobip_billing_exporter::calendar::{Clock, ManualClock, YearMonth};
+use infobip_billing_exporter::calendar::{Clock, YearMonth};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, Cell, DateInterval, QueryBillingUsageApiRequest,
 };
-use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
 use rust_decimal::Decimal;
-use tokio_util::sync::CancellationToken;
 
-use common::BIN;
-
-/// A simulator on loopback whose clock is pinned at the real now, since the binary validates
-/// dates against the system clock.
-pub struct Sim {
-    pub simulator: Simulator,
-    pub url: String,
-    pub clock: Arc<ManualClock>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn start_sim() -> Sim {
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-    let simulator = Simulator::new(SimulatorOptions::default(), clock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(simulator.clone().serve(listener, shutdown.clone()));
-    Sim {
-        simulator,
-        url,
-        clock,
-        shutdown,
-    }
-}
+use common::{BIN, LiveSim, start_live_sim};
 
 /// Runs the binary with `INFOBIP_API_KEY=key`; `--timeout` in `args` bounds the wait.
 async fn run(args: Vec<String>, key: &str) -> Output {
@@ -68,7 +35,7 @@ fn args(list: &[&str]) -> Vec<String> {
 
 /// The simulator's own per-currency totals and row count for this month to date by day and
 /// category, the query the tests run.
-fn expected(sim: &Sim) -> (BTreeMap<String, Decimal>, usize) {
+fn expected(sim: &LiveSim) -> (BTreeMap<String, Decimal>, usize) {
     let today = sim.clock.today();
     let request = QueryBillingUsageApiRequest {
         filter_by: BillingUsageDataFilter {
@@ -106,7 +73,7 @@ fn expected(sim: &Sim) -> (BTreeMap<String, Decimal>, usize) {
     (totals, response.rows.len())
 }
 
-fn query_args(sim: &Sim, format: &str) -> Vec<String> {
+fn query_args(sim: &LiveSim, format: &str) -> Vec<String> {
     let today = sim.clock.today();
     args(&[
         "query",
@@ -144,7 +111,7 @@ fn dec(text: &str) -> Decimal {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_output_totals_match_the_simulator() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let (want, rows) = expected(&sim);
     let text = stdout_of(&run(query_args(&sim, "table"), "demo-key").await);
     let lines: Vec<&str> = text.lines().collect();
@@ -179,7 +146,7 @@ async fn table_output_totals_match_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_output_totals_match_the_simulator() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let (want, rows) = expected(&sim);
     let text = stdout_of(&run(query_args(&sim, "csv"), "demo-key").await);
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
@@ -200,7 +167,7 @@ async fn csv_output_totals_match_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_output_from_a_config_target_matches_the_simulator() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let (want, rows) = expected(&sim);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
@@ -249,7 +216,7 @@ async fn json_output_from_a_config_target_matches_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_is_a_clear_error() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let out = run(query_args(&sim, "table"), "wrong-key").await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -263,7 +230,7 @@ async fn a_refused_key_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_flags_are_refused_before_anything_is_sent() {
-    let sim = start_sim().await;
+    let sim = start_live_sim().await;
     let too_old = (YearMonth::of(sim.clock.today())
         .previous()
         .previous()

@@ -566,3 +566,38 @@ pub async fn stop_demo(
         .expect("clean stop")
         .unwrap();
 }
+
+/// A simulator on loopback whose clock is pinned at the real now, for tests of the binary,
+/// which validates dates against the system clock. Stopped when dropped.
+pub struct LiveSim {
+    pub simulator: infobip_billing_exporter::simulator::Simulator,
+    pub url: String,
+    pub clock: Arc<infobip_billing_exporter::calendar::ManualClock>,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for LiveSim {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn start_live_sim() -> LiveSim {
+    let clock = Arc::new(infobip_billing_exporter::calendar::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let simulator = infobip_billing_exporter::simulator::Simulator::new(
+        infobip_billing_exporter::simulator::SimulatorOptions::default(),
+        clock.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(simulator.clone().serve(listener, shutdown.clone()));
+    LiveSim {
+        simulator,
+        url,
+        clock,
+        shutdown,
+    }
+}
