@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infobip_billing_exporter::calendar::{DayRange, ManualClock};
 use infobip_billing_exporter::infobip::model::{
-    BillingUsageAggregate as Agg, BillingUsageDataFilter, DateInterval, QueryBillingUsageApiRequest,
+    BillingUsageAggregate as Agg, QueryBillingUsageApiRequest,
 };
 use infobip_billing_exporter::infobip::result::{self, Outcome};
 use infobip_billing_exporter::ledger::Ledger;
@@ -43,15 +43,13 @@ fn body() -> Vec<u8> {
         ..SimulatorOptions::default()
     };
     let sim = Simulator::new(opts, Arc::new(ManualClock::new(now)));
-    let request = QueryBillingUsageApiRequest {
-        filter_by: BillingUsageDataFilter {
-            date_interval: DateInterval {
-                sent_since: date!(2026 - 03 - 01),
-                sent_until: date!(2026 - 03 - 08),
-            },
-            ..Default::default()
-        },
-        aggregate_by: vec![
+    let days = DayRange {
+        since: date!(2026 - 03 - 01),
+        until: date!(2026 - 03 - 08),
+    };
+    let request = QueryBillingUsageApiRequest::unfiltered(
+        days,
+        vec![
             Agg::DAY,
             Agg::ACCOUNT_NAME,
             Agg::ACCOUNT_KEY,
@@ -59,8 +57,7 @@ fn body() -> Vec<u8> {
             Agg::COUNTRY_CODE,
             Agg::TRAFFIC_TYPE,
         ],
-        options: None,
-    };
+    );
     sim.result_body_for(&request, "ID", now)
 }
 

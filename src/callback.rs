@@ -71,12 +71,7 @@ async fn handle(
     if query.target != target {
         return (StatusCode::NOT_FOUND, "unknown_token");
     }
-    let is_json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !is_json(headers) {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type");
     }
     let declared = headers
@@ -182,6 +177,15 @@ fn mark(shared: &Shared, token: &str, state: QueryState) {
     shared.lock_pending().settle(token, state);
     shared.persist_pending();
     shared.query_settled();
+}
+
+/// Whether the body is declared `application/json` (parameters such as a charset allowed).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// The query's `requestId`, waiting briefly when the callback arrived before the `201`.

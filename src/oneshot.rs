@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use rand::Rng;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::callback::wait_for_request_id;
+use crate::callback::{is_json, wait_for_request_id};
 use crate::config::{ApiKey, ApiKeySource, Config, DEFAULT_MAX_BODY, SecretError};
 use crate::infobip::client::{Client, ClientError};
 use crate::infobip::model::{
@@ -374,12 +374,7 @@ async fn receive(
     if find(&mut slots.lock(), &token).is_none() {
         return StatusCode::NOT_FOUND;
     }
-    let is_json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !is_json(&headers) {
         return StatusCode::UNSUPPORTED_MEDIA_TYPE;
     }
     let body = match body {

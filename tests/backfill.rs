@@ -13,9 +13,7 @@ use infobip_billing_exporter::backfill::{end_of_day, plan};
 use infobip_billing_exporter::calendar::{
     Clock, DayRange, YearMonth, retention_months, retention_start,
 };
-use infobip_billing_exporter::infobip::model::{
-    BillingUsageDataFilter, QueryBillingUsageApiRequest, parse_decimal,
-};
+use infobip_billing_exporter::infobip::model::{QueryBillingUsageApiRequest, parse_decimal};
 use infobip_billing_exporter::scheduler::AGGREGATE_BY;
 use rust_decimal::Decimal;
 use time::Date;
@@ -28,14 +26,7 @@ fn expected_days(sim: &LiveSim) -> BTreeMap<(String, String), Decimal> {
     let bodies: Vec<Vec<u8>> = plan(today)
         .into_iter()
         .map(|(_, range)| {
-            let request = QueryBillingUsageApiRequest {
-                filter_by: BillingUsageDataFilter {
-                    date_interval: range.into(),
-                    ..Default::default()
-                },
-                aggregate_by: AGGREGATE_BY.to_vec(),
-                options: None,
-            };
+            let request = QueryBillingUsageApiRequest::unfiltered(range, AGGREGATE_BY.to_vec());
             serde_json::to_vec(
                 &sim.simulator
                     .result_for(&request, "EXPECTED", sim.clock.now()),

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
+use infobip_billing_exporter::calendar::{Clock, DayRange, ManualClock};
 use infobip_billing_exporter::config::ApiKey;
 use infobip_billing_exporter::infobip::client::{Client, ClientError};
 use infobip_billing_exporter::infobip::model::{
-    BillingUsageDataFilter, DateInterval, QueryBillingUsageApiRequest, QueryBillingUsageRequest,
+    QueryBillingUsageApiRequest, QueryBillingUsageRequest,
 };
 use infobip_billing_exporter::scheduler::AGGREGATE_BY;
 use infobip_billing_exporter::simulator::{Faults, Simulator, SimulatorOptions};
@@ -37,17 +37,10 @@ fn query(since: time::Date, until: time::Date) -> QueryBillingUsageRequest {
     QueryBillingUsageRequest {
         // Nothing listens there: the tests only look at the submit answer.
         callback_url: "http://127.0.0.1:9/callback".into(),
-        request: QueryBillingUsageApiRequest {
-            filter_by: BillingUsageDataFilter {
-                date_interval: DateInterval {
-                    sent_since: since,
-                    sent_until: until,
-                },
-                ..Default::default()
-            },
-            aggregate_by: AGGREGATE_BY.to_vec(),
-            options: None,
-        },
+        request: QueryBillingUsageApiRequest::unfiltered(
+            DayRange { since, until },
+            AGGREGATE_BY.to_vec(),
+        ),
     }
 }
 

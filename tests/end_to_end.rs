@@ -5,36 +5,26 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{WAIT, expected_from_bodies, exported, parse, samples_named, scrape, window};
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
+use common::{
+    WAIT, expected_from_bodies, exported, parse, samples_named, scrape, started_demo, stop_demo,
+    window,
+};
+use infobip_billing_exporter::calendar::Clock;
 use infobip_billing_exporter::demo;
+use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
-use time::macros::datetime;
 use tokio_util::sync::CancellationToken;
 
 fn clock() -> Arc<dyn Clock> {
-    Arc::new(ManualClock::new(datetime!(2026-11-27 12:00 UTC)))
+    common::november_clock()
 }
 
 #[tokio::test]
 async fn metrics_equal_the_callback_rows_to_the_cent() {
     let clock = clock();
-    let shutdown = CancellationToken::new();
     let state = tempfile::tempdir().unwrap();
-    let demo = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        clock.clone(),
-        state.path().into(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
     // One result per month in retention: September, October, November.
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .expect("three results within the wait")
-        .unwrap();
+    let (demo, shutdown) = started_demo(&state, SimulatorOptions::default(), |_| {}).await;
 
     let text = scrape(demo.exporter.web_addr).await;
     let samples = parse(&text);
@@ -114,11 +104,7 @@ async fn metrics_equal_the_callback_rows_to_the_cent() {
         "{applied_at} vs {now}"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, demo.join())
-        .await
-        .expect("clean stop")
-        .unwrap();
+    stop_demo(demo, shutdown).await;
 }
 
 #[tokio::test]
@@ -186,52 +172,24 @@ async fn openmetrics_is_served_when_asked_for() {
 #[tokio::test]
 #[ignore = "needs promtool (Debian package prometheus); .ci/run installs it"]
 async fn promtool_finds_the_scrape_clean() {
-    let shutdown = CancellationToken::new();
     let state = tempfile::tempdir().unwrap();
-    let demo = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        clock(),
-        state.path().into(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .unwrap()
-        .unwrap();
+    let (demo, shutdown) = started_demo(&state, SimulatorOptions::default(), |_| {}).await;
     let text = scrape(demo.exporter.web_addr).await;
     let (status, lint) = common::promtool_check_metrics(&text);
     assert!(
         status.success() && lint.trim().is_empty(),
         "promtool check metrics: {status}\n{lint}"
     );
-    shutdown.cancel();
-    demo.join().await.unwrap();
+    stop_demo(demo, shutdown).await;
 }
 
 #[tokio::test]
 async fn a_restart_serves_the_stored_figures_at_once() {
     let state = tempfile::tempdir().unwrap();
     let first = {
-        let shutdown = CancellationToken::new();
-        let demo = demo::start(
-            "127.0.0.1:0".parse().unwrap(),
-            clock(),
-            state.path().into(),
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
-        let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-        tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-            .await
-            .unwrap()
-            .unwrap();
+        let (demo, shutdown) = started_demo(&state, SimulatorOptions::default(), |_| {}).await;
         let text = scrape(demo.exporter.web_addr).await;
-        shutdown.cancel();
-        demo.join().await.unwrap();
+        stop_demo(demo, shutdown).await;
         text
     };
     let shutdown = CancellationToken::new();

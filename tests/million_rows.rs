@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::{Harness, WAIT, november_clock};
 use infobip_billing_exporter::calendar::{Clock, DayRange, YearMonth};
 use infobip_billing_exporter::infobip::model::{
-    BillingUsageAggregate as Agg, BillingUsageDataFilter, Cell, QueryBillingUsageApiRequest,
+    BillingUsageAggregate as Agg, Cell, QueryBillingUsageApiRequest,
 };
 use infobip_billing_exporter::ledger::CURRENCY;
 use infobip_billing_exporter::scheduler::wall_now;
@@ -106,14 +106,7 @@ async fn a_million_row_callback_is_ingested_to_the_cent() {
         since: date!(2026 - 11 - 01),
         until: date!(2026 - 11 - 15),
     };
-    let request = QueryBillingUsageApiRequest {
-        filter_by: BillingUsageDataFilter {
-            date_interval: range.into(),
-            ..Default::default()
-        },
-        aggregate_by: DIMENSIONS.to_vec(),
-        options: None,
-    };
+    let request = QueryBillingUsageApiRequest::unfiltered(range, DIMENSIONS.to_vec());
     let body = simulator.result_body_for(&request, "MILLION", clock.now());
     let (expected, rows) = independent_sums(&body);
     println!("callback: {rows} rows, {} MB", body.len() / 1_000_000);

@@ -6,9 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use infobip_billing_exporter::calendar::{Clock, YearMonth};
+use infobip_billing_exporter::calendar::{Clock, DayRange, YearMonth};
 use infobip_billing_exporter::infobip::model::{
-    BillingUsageAggregate, BillingUsageDataFilter, Cell, DateInterval, QueryBillingUsageApiRequest,
+    BillingUsageAggregate, Cell, QueryBillingUsageApiRequest,
 };
 use rust_decimal::Decimal;
 
@@ -37,20 +37,17 @@ fn args(list: &[&str]) -> Vec<String> {
 /// category, the query the tests run.
 fn expected(sim: &LiveSim) -> (BTreeMap<String, Decimal>, usize) {
     let today = sim.clock.today();
-    let request = QueryBillingUsageApiRequest {
-        filter_by: BillingUsageDataFilter {
-            date_interval: DateInterval {
-                sent_since: YearMonth::of(today).first_day(),
-                sent_until: today.next_day().unwrap(),
-            },
-            ..Default::default()
-        },
-        aggregate_by: vec![
+    let month_to_date = DayRange {
+        since: YearMonth::of(today).first_day(),
+        until: today.next_day().unwrap(),
+    };
+    let request = QueryBillingUsageApiRequest::unfiltered(
+        month_to_date,
+        vec![
             BillingUsageAggregate::DAY,
             BillingUsageAggregate::CATEGORY_CODE,
         ],
-        options: None,
-    };
+    );
     let result = sim
         .simulator
         .result_for(&request, "EXPECTED", sim.clock.now());

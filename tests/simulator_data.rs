@@ -6,10 +6,10 @@ mod simulator_support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use infobip_billing_exporter::calendar::ManualClock;
+use infobip_billing_exporter::calendar::{DayRange, ManualClock};
 use infobip_billing_exporter::infobip::model::{
-    BillingUsageAggregate as Agg, BillingUsageDataFilter, BillingUsageResult, Category,
-    DateInterval, Direction, Platform, QueryBillingUsageApiRequest, SubCategory,
+    BillingUsageAggregate as Agg, BillingUsageDataFilter, BillingUsageResult, Category, Direction,
+    Platform, QueryBillingUsageApiRequest, SubCategory,
 };
 use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
 use rust_decimal::Decimal;
@@ -28,17 +28,7 @@ fn simulator(seed: u64) -> Simulator {
 }
 
 fn request(aggregate_by: &[Agg], since: Date, until: Date) -> QueryBillingUsageApiRequest {
-    QueryBillingUsageApiRequest {
-        filter_by: BillingUsageDataFilter {
-            date_interval: DateInterval {
-                sent_since: since,
-                sent_until: until,
-            },
-            ..Default::default()
-        },
-        aggregate_by: aggregate_by.to_vec(),
-        options: None,
-    }
+    QueryBillingUsageApiRequest::unfiltered(DayRange { since, until }, aggregate_by.to_vec())
 }
 
 /// The distinct values of a column.

@@ -199,11 +199,7 @@ async fn out_of_window_trim_answers_the_part_inside() {
         out_of_window: OutOfWindow::Trim,
         ..fast()
     };
-    let run = start(opts, NOW).await;
-    let mut sink = sink(200).await;
-    let body = before_retention(&sink.url);
-    let (_, received) = submit_and_receive(&run, &mut sink, &body).await;
-    let value = received.json();
+    let value = delivered_for(opts, NOW, before_retention).await;
     assert_eq!(
         value["response"]["requestedPeriod"],
         json!({"sentSince": "2026-02-01T00:00:00.000+0000", "sentUntil": "2026-02-10T00:00:00.000+0000"})
@@ -287,11 +283,10 @@ async fn allow_day_and_month_answers_with_day_only() {
         allow_day_and_month: true,
         ..fast()
     };
-    let run = start(opts, NOW).await;
-    let mut sink = sink(200).await;
-    let body = query(&sink.url, "2026-04-03", "2026-04-05", &["MONTH", "DAY"]);
-    let (_, received) = submit_and_receive(&run, &mut sink, &body).await;
-    let value = received.json();
+    let value = delivered_for(opts, NOW, |url| {
+        query(url, "2026-04-03", "2026-04-05", &["MONTH", "DAY"])
+    })
+    .await;
     let names = column_names(&value);
     assert!(names.contains(&"DAY".to_owned()), "{names:?}");
     assert!(!names.contains(&"MONTH".to_owned()), "{names:?}");

@@ -5,9 +5,9 @@ mod simulator_support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use infobip_billing_exporter::calendar::ManualClock;
+use infobip_billing_exporter::calendar::{DayRange, ManualClock};
 use infobip_billing_exporter::infobip::model::{
-    BillingUsageAggregate as Agg, BillingUsageDataFilter, DateInterval, QueryBillingUsageApiRequest,
+    BillingUsageAggregate as Agg, QueryBillingUsageApiRequest,
 };
 use infobip_billing_exporter::simulator::{Scale, Simulator, SimulatorOptions};
 use time::macros::{date, datetime};
@@ -29,15 +29,13 @@ fn a_million_rows() {
         Arc::new(ManualClock::new(datetime!(2026-04-10 12:00 UTC))),
     );
     let built = started.elapsed();
-    let request = QueryBillingUsageApiRequest {
-        filter_by: BillingUsageDataFilter {
-            date_interval: DateInterval {
-                sent_since: date!(2026 - 03 - 01),
-                sent_until: date!(2026 - 03 - 08),
-            },
-            ..Default::default()
-        },
-        aggregate_by: vec![
+    let days = DayRange {
+        since: date!(2026 - 03 - 01),
+        until: date!(2026 - 03 - 08),
+    };
+    let request = QueryBillingUsageApiRequest::unfiltered(
+        days,
+        vec![
             Agg::DAY,
             Agg::ACCOUNT_KEY,
             Agg::CATEGORY_CODE,
@@ -45,8 +43,7 @@ fn a_million_rows() {
             Agg::NORM_NET_CODE,
             Agg::SENDER,
         ],
-        options: None,
-    };
+    );
     let started = Instant::now();
     let body = sim.result_body_for(&request, "ID", datetime!(2026-04-10 12:00 UTC));
     let elapsed = started.elapsed();

@@ -36,6 +36,20 @@ pub struct QueryBillingUsageApiRequest {
     pub options: Option<BillingUsageQueryOptions>,
 }
 
+impl QueryBillingUsageApiRequest {
+    /// All usage in `days` by `aggregate_by`: no filter but the dates, no options.
+    pub fn unfiltered(days: DayRange, aggregate_by: Vec<BillingUsageAggregate>) -> Self {
+        Self {
+            filter_by: BillingUsageDataFilter {
+                date_interval: days.into(),
+                ..BillingUsageDataFilter::default()
+            },
+            aggregate_by,
+            options: None,
+        }
+    }
+}
+
 /// Filters; empty lists are omitted on the wire (reference A7, A22).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

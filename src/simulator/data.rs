@@ -1450,21 +1450,10 @@ impl Serialize for RowView<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infobip::model::BillingUsageDataFilter;
     use time::macros::{date, datetime};
 
     fn request(aggregate_by: Vec<Agg>, since: Date, until: Date) -> QueryBillingUsageApiRequest {
-        QueryBillingUsageApiRequest {
-            filter_by: BillingUsageDataFilter {
-                date_interval: DateInterval {
-                    sent_since: since,
-                    sent_until: until,
-                },
-                ..Default::default()
-            },
-            aggregate_by,
-            options: None,
-        }
+        QueryBillingUsageApiRequest::unfiltered(DayRange { since, until }, aggregate_by)
     }
 
     #[test]

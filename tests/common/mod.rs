@@ -298,21 +298,15 @@ impl Harness {
     /// simulator's own totals for each month in retention at the pinned clock.
     pub fn simulator_month_totals(&self) -> BTreeMap<CostKey, Decimal> {
         use infobip_billing_exporter::calendar::{month_query_range, retention_months};
-        use infobip_billing_exporter::infobip::model::{
-            BillingUsageDataFilter, QueryBillingUsageApiRequest,
-        };
+        use infobip_billing_exporter::infobip::model::QueryBillingUsageApiRequest;
         let today = self.clock.today();
         let bodies: Vec<Vec<u8>> = retention_months(today)
             .into_iter()
             .map(|month| {
-                let request = QueryBillingUsageApiRequest {
-                    filter_by: BillingUsageDataFilter {
-                        date_interval: month_query_range(month, today).into(),
-                        ..Default::default()
-                    },
-                    aggregate_by: self.exporter.shared.aggregate_by.clone(),
-                    options: None,
-                };
+                let request = QueryBillingUsageApiRequest::unfiltered(
+                    month_query_range(month, today),
+                    self.exporter.shared.aggregate_by.clone(),
+                );
                 serde_json::to_vec(
                     &self
                         .simulator

@@ -195,17 +195,9 @@ pub async fn post_raw(base: &str, auth: Option<&str>, body: impl Into<reqwest::B
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let bytes = res.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    assert_answer_valid(status, &body);
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    let answer = answer(req).await;
+    assert_answer_valid(answer.status, &answer.body);
+    answer
 }
 
 /// GETs `path` from the simulator, with `Authorization: <auth>` when given; no schema check,
@@ -215,6 +207,11 @@ pub async fn get(base: &str, path: &str, auth: Option<&str>) -> Answer {
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
     }
+    answer(req).await
+}
+
+/// Sends `req` and reads the answer; a body that is not JSON reads as `null`.
+async fn answer(req: reqwest::RequestBuilder) -> Answer {
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
     let headers = res.headers().clone();
@@ -242,6 +239,20 @@ pub fn query(callback: &str, since: &str, until: &str, aggregate_by: &[&str]) ->
 }
 
 /// Submits, expects 201, and returns the callback.
+/// The callback body a simulator with `opts`, pinned at `now`, delivers for the query `body`
+/// builds around a callback URL.
+pub async fn delivered_for(
+    opts: SimulatorOptions,
+    now: OffsetDateTime,
+    body: impl FnOnce(&str) -> Value,
+) -> Value {
+    let run = start(opts, now).await;
+    let mut sink = sink(200).await;
+    let body = body(&sink.url);
+    let (_, received) = submit_and_receive(&run, &mut sink, &body).await;
+    received.json()
+}
+
 pub async fn submit_and_receive(
     run: &Running,
     sink: &mut Sink,
