@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infobip_billing_exporter::calendar::{DayRange, ManualClock};
+use infobip_billing_exporter::billing::calendar::{DayRange, ManualClock};
+use infobip_billing_exporter::billing::ledger::Ledger;
+use infobip_billing_exporter::billing::snapshot::{Snapshot, View};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, QueryBillingUsageApiRequest,
 };
 use infobip_billing_exporter::infobip::result::{self, Outcome};
-use infobip_billing_exporter::ledger::Ledger;
 use infobip_billing_exporter::simulator::{Scale, Simulator, SimulatorOptions};
-use infobip_billing_exporter::snapshot::{Snapshot, View};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use time::macros::{date, datetime};

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use infobip_billing_exporter::collector::{self, Format};
+use infobip_billing_exporter::export::exposition::{self, Format};
 use prometheus_client::registry::Registry;
 
 fn scrape(c: &mut Criterion) {
@@ -22,10 +22,10 @@ fn scrape(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     group.bench_function("ours_text_0.0.4", |b| {
-        b.iter(|| collector::render(&snapshot, &own, Format::Text).unwrap())
+        b.iter(|| exposition::render(&snapshot, &own, Format::Text).unwrap())
     });
     group.bench_function("ours_openmetrics", |b| {
-        b.iter(|| collector::render(&snapshot, &own, Format::OpenMetrics).unwrap())
+        b.iter(|| exposition::render(&snapshot, &own, Format::OpenMetrics).unwrap())
     });
     group.bench_function("baseline_prometheus_client_family", |b| {
         b.iter(|| {

@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use infobip_billing_exporter::collector::{self, Format};
-use infobip_billing_exporter::ledger::Ledger;
-use infobip_billing_exporter::state::{Loaded, StateFile, Stored};
+use infobip_billing_exporter::billing::ledger::Ledger;
+use infobip_billing_exporter::billing::state::{Loaded, StateFile, Stored};
+use infobip_billing_exporter::export::exposition::{self, Format};
 use prometheus_client::registry::Registry;
 use time::macros::datetime;
 
@@ -45,7 +45,7 @@ fn startup(c: &mut Criterion) {
     group.bench_function("ours_load_build_render", |b| {
         b.iter(|| {
             let snapshot = common::snapshot(&load(&file));
-            collector::render(&snapshot, &own, Format::Text).unwrap()
+            exposition::render(&snapshot, &own, Format::Text).unwrap()
         })
     });
     group.bench_function("baseline_load_build_family_registry", |b| {

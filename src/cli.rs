@@ -11,12 +11,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::backfill::BackfillArgs;
-use crate::calendar::{Clock, SystemClock};
+use crate::billing::calendar::{Clock, SystemClock};
+use crate::commands::backfill::BackfillArgs;
+use crate::commands::query::QueryArgs;
+use crate::commands::{backfill, demo, oneshot, query};
 use crate::config::{ApiKey, Config};
-use crate::query::QueryArgs;
 use crate::simulator::SimulatorArgs;
-use crate::{backfill, demo, exporter, oneshot, query, simulator};
+use crate::{daemon, simulator};
 
 /// Exports Infobip Billing Usage API costs as Prometheus metrics.
 #[derive(Debug, Parser)]
@@ -159,7 +160,7 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
                 config.callback.listen
             )
         })?;
-    let running = exporter::start(
+    let running = daemon::start(
         &config,
         keys,
         web,

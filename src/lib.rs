@@ -1,43 +1,43 @@
 //! Infobip Billing Usage API → Prometheus and OpenTelemetry.
 //!
-//! Module map (one domain concept each, see `docs/` and the README):
+//! Module map, folders by layer, each importing only the layers below it (see
+//! `docs/architecture.md`):
+//! - [`commands`]: the subcommands that are not the daemon.
+//!   - [`commands::query`]: one Billing Usage query from the terminal, as a table, CSV or JSON.
+//!   - [`commands::backfill`]: the retention window as OpenMetrics for `promtool tsdb
+//!     create-blocks-from`.
+//!   - [`commands::demo`]: simulator and exporter wired on loopback.
+//!   - [`commands::oneshot`]: target selection and the short-lived callback listener of one-shot
+//!     commands.
+//! - [`daemon`]: the running exporter, wired together in its `start`.
+//!   - [`daemon::scheduler`]: what to query when.
+//!   - [`daemon::pending`]: the pending table of queries sent, found by their secret token.
+//!   - [`daemon::callback`]: the webhook receiver for results.
+//!   - [`daemon::server`]: the internal web listener and the public callback listener.
+//!   - [`daemon::shared`]: what the query loops, the callback receiver and the scrape handler
+//!     share.
+//!   - [`daemon::store`]: the ledger, its snapshot and its files behind one writer thread.
+//! - [`export`]: what leaves the process.
+//!   - [`export::exposition`]: the one Prometheus text and OpenMetrics encoder.
+//!   - [`export::otlp`]: pushes the same data metrics over OTLP (gRPC or HTTP/protobuf).
+//!   - [`export::selfmetrics`]: the exporter's own metrics.
+//! - [`billing`]: the domain, without I/O.
+//!   - [`billing::calendar`]: the UTC billing calendar, retention, exclusive windows, the clock.
+//!   - [`billing::labels`]: label strings held once and referred to by id; sums keyed by ids.
+//!   - [`billing::ledger`]: the billing facts in segments per target and month, replaced per
+//!     covered day.
+//!   - [`billing::snapshot`]: the series of each segment, capped, and what depends on them all.
+//!   - [`billing::state`]: the segment file format.
+//! - [`infobip`]: the upstream: wire types, the streaming result decoder, the HTTP client.
 //! - [`config`]: the YAML configuration, strict, with one `validate()`.
-//! - [`calendar`]: the UTC billing calendar, retention, exclusive windows, the clock.
-//! - [`infobip`]: the upstream wire types and the HTTP client.
-//! - [`scheduler`]: what to query when, the pending table.
-//! - [`callback`]: the webhook receiver for results.
-//! - [`labels`]: label strings held once and referred to by id; sums keyed by ids.
-//! - [`ledger`]: the billing facts, replaced per covered day.
-//! - [`snapshot`]: the series a scrape encodes, built from the ledger, immutable.
-//! - [`state`]: the state file (ledger and pending table), written atomically.
-//! - [`collector`]: encodes the snapshot as Prometheus text and OpenMetrics.
-//! - [`otlp`]: pushes the same data metrics over OTLP (gRPC or HTTP/protobuf).
-//! - [`selfmetrics`]: the exporter's own metrics.
-//! - [`server`]: the internal web listener and the public callback listener.
 //! - [`simulator`]: a Billing Usage API simulator for tests and the demo.
-//! - [`demo`]: simulator and exporter wired on loopback.
-//! - [`oneshot`]: target selection and the short-lived callback listener of one-shot commands.
-//! - [`query`]: one Billing Usage query from the terminal, as a table, CSV or JSON.
-//! - [`backfill`]: the retention window as OpenMetrics for `promtool tsdb create-blocks-from`.
 #![forbid(unsafe_code)]
 
-pub mod backfill;
-pub mod calendar;
-pub mod callback;
+pub mod billing;
 pub mod cli;
-pub mod collector;
+pub mod commands;
 pub mod config;
-pub mod demo;
-pub mod exporter;
+pub mod daemon;
+pub mod export;
 pub mod infobip;
-pub mod labels;
-pub mod ledger;
-pub mod oneshot;
-pub mod otlp;
-pub mod query;
-pub mod scheduler;
-pub mod selfmetrics;
-pub mod server;
 pub mod simulator;
-pub mod snapshot;
-pub mod state;

@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use infobip_billing_exporter::backfill::{end_of_day, plan};
-use infobip_billing_exporter::calendar::{
+use infobip_billing_exporter::billing::calendar::{
     Clock, DayRange, YearMonth, retention_months, retention_start,
 };
+use infobip_billing_exporter::commands::backfill::{end_of_day, plan};
+use infobip_billing_exporter::daemon::scheduler::AGGREGATE_BY;
 use infobip_billing_exporter::infobip::model::{QueryBillingUsageApiRequest, parse_decimal};
-use infobip_billing_exporter::scheduler::AGGREGATE_BY;
 use rust_decimal::Decimal;
 use time::Date;
 

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use infobip_billing_exporter::calendar::ManualClock;
+use infobip_billing_exporter::billing::calendar::ManualClock;
 use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
 use tokio_util::sync::CancellationToken;
 

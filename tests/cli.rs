@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{BIN, Proc, WAIT, parse, samples_named};
-use infobip_billing_exporter::calendar::{Clock, ManualClock};
-use infobip_billing_exporter::demo;
+use infobip_billing_exporter::billing::calendar::{Clock, ManualClock};
+use infobip_billing_exporter::commands::demo;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;

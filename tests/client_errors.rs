@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use infobip_billing_exporter::calendar::{Clock, DayRange, ManualClock};
+use infobip_billing_exporter::billing::calendar::{Clock, DayRange, ManualClock};
 use infobip_billing_exporter::config::ApiKey;
+use infobip_billing_exporter::daemon::scheduler::AGGREGATE_BY;
 use infobip_billing_exporter::infobip::client::{Client, ClientError};
 use infobip_billing_exporter::infobip::model::{
     QueryBillingUsageApiRequest, QueryBillingUsageRequest,
 };
-use infobip_billing_exporter::scheduler::AGGREGATE_BY;
 use infobip_billing_exporter::simulator::{Faults, Simulator, SimulatorOptions};
 use time::macros::{date, datetime};
 use tokio_util::sync::CancellationToken;

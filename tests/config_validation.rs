@@ -539,7 +539,7 @@ fn grpc_over_https_is_accepted() {
 #[test]
 fn module_doc_example_is_valid_full_yaml() {
     // The module doc is the configuration reference; keep it and the fixture identical.
-    let source = include_str!("../src/config.rs");
+    let source = include_str!("../src/config/mod.rs");
     let mut in_block = false;
     let mut example = String::new();
     for line in source.lines() {

@@ -9,8 +9,8 @@ use common::{
     WAIT, expected_from_bodies, exported, parse, samples_named, scrape, started_demo, stop_demo,
     window,
 };
-use infobip_billing_exporter::calendar::Clock;
-use infobip_billing_exporter::demo;
+use infobip_billing_exporter::billing::calendar::Clock;
+use infobip_billing_exporter::commands::demo;
 use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
 use tokio_util::sync::CancellationToken;

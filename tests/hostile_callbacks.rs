@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Harness, WAIT, counter, parse, samples_named, scrape};
-use infobip_billing_exporter::scheduler::QueryState;
+use infobip_billing_exporter::daemon::scheduler::QueryState;
 use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

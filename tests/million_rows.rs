@@ -9,12 +9,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use common::{Harness, WAIT, november_clock};
-use infobip_billing_exporter::calendar::{Clock, DayRange, YearMonth};
+use infobip_billing_exporter::billing::calendar::{Clock, DayRange, YearMonth};
+use infobip_billing_exporter::billing::ledger::CURRENCY;
+use infobip_billing_exporter::daemon::scheduler::wall_now;
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, Cell, QueryBillingUsageApiRequest,
 };
-use infobip_billing_exporter::ledger::CURRENCY;
-use infobip_billing_exporter::scheduler::wall_now;
 use infobip_billing_exporter::simulator::{Scale, Simulator, SimulatorOptions};
 use rust_decimal::Decimal;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infobip_billing_exporter::calendar::{Clock, SystemClock};
+use infobip_billing_exporter::billing::calendar::{Clock, SystemClock};
 use infobip_billing_exporter::config::{ApiKey, Config};
 use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
 use serde_json::Value;
@@ -175,7 +175,7 @@ async fn dashboards_and_rules_evaluate_against_a_real_prometheus() {
     // scrapes, so the rate() panels have something to show.
     config.interval = Duration::from_secs(3);
     config.retry_backoff = Duration::from_millis(100);
-    let exporter = infobip_billing_exporter::exporter::start(
+    let exporter = infobip_billing_exporter::daemon::start(
         &config,
         vec![ApiKey::new(key)],
         web,

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use infobip_billing_exporter::calendar::{Clock, DayRange, YearMonth};
+use infobip_billing_exporter::billing::calendar::{Clock, DayRange, YearMonth};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate, Cell, QueryBillingUsageApiRequest,
 };

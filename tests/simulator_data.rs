@@ -6,7 +6,7 @@ mod simulator_support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use infobip_billing_exporter::calendar::{DayRange, ManualClock};
+use infobip_billing_exporter::billing::calendar::{DayRange, ManualClock};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, BillingUsageDataFilter, BillingUsageResult, Category, Direction,
     Platform, QueryBillingUsageApiRequest, SubCategory,

@@ -5,7 +5,7 @@ mod simulator_support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use infobip_billing_exporter::calendar::{DayRange, ManualClock};
+use infobip_billing_exporter::billing::calendar::{DayRange, ManualClock};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, QueryBillingUsageApiRequest,
 };

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Harness, Proc, counter, november_clock, parse, scrape};
-use infobip_billing_exporter::calendar::Clock;
+use infobip_billing_exporter::billing::calendar::Clock;
 use infobip_billing_exporter::simulator::{Faults, Simulator, SimulatorOptions};
 use rust_decimal::Decimal;
 use time::format_description::well_known::Rfc3339;

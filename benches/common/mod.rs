@@ -2,10 +2,10 @@
 
 use std::sync::atomic::AtomicU64;
 
-use infobip_billing_exporter::calendar::{DayRange, YearMonth};
-use infobip_billing_exporter::collector;
-use infobip_billing_exporter::ledger::{Amount, FactKey, Ledger, TargetLedger, Usage};
-use infobip_billing_exporter::snapshot::{Snapshot, View};
+use infobip_billing_exporter::billing::calendar::{DayRange, YearMonth};
+use infobip_billing_exporter::billing::ledger::{Amount, FactKey, Ledger, TargetLedger, Usage};
+use infobip_billing_exporter::billing::snapshot::{Snapshot, View};
+use infobip_billing_exporter::export::exposition;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -97,7 +97,7 @@ pub fn snapshot(ledger: &Ledger) -> std::sync::Arc<Snapshot> {
 
 /// Series a snapshot exports.
 pub fn series(snapshot: &Snapshot) -> usize {
-    collector::families(snapshot)
+    exposition::families(snapshot)
         .iter()
         .map(|f| f.points.len())
         .sum()
@@ -107,7 +107,7 @@ pub fn series(snapshot: &Snapshot) -> usize {
 /// `Family<labels, Gauge>` per metric, as an exporter without pre-encoding would keep it.
 pub fn registry(snapshot: &Snapshot) -> Registry {
     let mut registry = Registry::default();
-    for family in collector::families(snapshot) {
+    for family in exposition::families(snapshot) {
         let gauges: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>> = Family::default();
         for point in family.points {
             gauges.get_or_create(&point.labels).set(point.value);

@@ -8,7 +8,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use super::model::{
     ApiError, ApiErrorViolation, QueryAggregateDataResponse, QueryBillingUsageRequest,
 };
-use crate::config::ApiKey;
+use crate::infobip::key::ApiKey;
 
 pub const QUERY_PATH: &str = "/billing/1/usage/query";
 

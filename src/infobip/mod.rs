@@ -1,5 +1,6 @@
 //! The upstream: wire types, result decoding and the HTTP client.
 
 pub mod client;
+pub mod key;
 pub mod model;
 pub mod result;

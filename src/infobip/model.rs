@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-use crate::calendar::{DayRange, YearMonth};
+use crate::billing::calendar::{DayRange, YearMonth};
+use crate::billing::labels::NOT_APPLICABLE;
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 time::serde::format_description!(
@@ -347,8 +348,6 @@ pub enum Cell {
     Number(Decimal),
     NotApplicable,
 }
-
-pub const NOT_APPLICABLE: &str = "N/A";
 
 impl Serialize for Cell {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

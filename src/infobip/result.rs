@@ -17,12 +17,12 @@ use serde::Deserialize;
 use time::Date;
 
 use super::model::{
-    BillingUsageAggregate, BillingUsageMetadata, DateTimeInterval, NOT_APPLICABLE,
-    QueryAggregateDataStatus, parse_decimal, parse_instant,
+    BillingUsageAggregate, BillingUsageMetadata, DateTimeInterval, QueryAggregateDataStatus,
+    parse_decimal, parse_instant,
 };
-use crate::calendar::YearMonth;
-use crate::labels::{Labels, Tally};
-use crate::ledger::{Amount, DayFacts, FIRST_DIMENSION, Usage};
+use crate::billing::calendar::YearMonth;
+use crate::billing::labels::{Labels, NOT_APPLICABLE, Tally};
+use crate::billing::ledger::{Amount, DayFacts, FIRST_DIMENSION, Usage};
 
 /// What a callback said.
 #[derive(Debug, Clone, PartialEq)]
@@ -727,7 +727,7 @@ impl<'a> RowCell<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::FactKey;
+    use crate::billing::ledger::FactKey;
     use time::macros::date;
 
     const EXAMPLE_15_1: &str = r#"{

@@ -14,7 +14,7 @@ use super::{
     DateTimeFormat, Faults, MAX_REDELIVERIES, OutOfWindow, Scale, Simulator, SimulatorOptions,
     UnscopedStatus,
 };
-use crate::calendar::{Clock, ManualClock, SystemClock};
+use crate::billing::calendar::{Clock, ManualClock, SystemClock};
 
 /// Serve a simulated Infobip Billing Usage API.
 #[derive(Debug, Clone, clap::Args)]

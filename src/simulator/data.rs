@@ -17,11 +17,12 @@ use serde_json::value::RawValue;
 use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
 
 use super::{DateTimeFormat, OutOfWindow, Scale, SimulatorOptions};
-use crate::calendar::{DayRange, YearMonth, retention_start};
+use crate::billing::calendar::{DayRange, YearMonth, retention_start};
+use crate::billing::labels::NOT_APPLICABLE;
 use crate::infobip::model::{
     AggregateDataResponse, BillingUsageAggregate as Agg, BillingUsageMetadata,
     BillingUsageMetadataPeriod, BillingUsageResult, Category, Cell, ColumnDataType, ColumnInfo,
-    DateInterval, DateTimeInterval, Direction, NOT_APPLICABLE, QueryAggregateDataStatus,
+    DateInterval, DateTimeInterval, Direction, QueryAggregateDataStatus,
     QueryBillingUsageApiRequest, SubCategory,
 };
 

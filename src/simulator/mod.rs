@@ -23,7 +23,7 @@ use axum::body::Bytes;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::calendar::Clock;
+use crate::billing::calendar::Clock;
 use crate::infobip::model::{BillingUsageResult, QueryBillingUsageApiRequest};
 
 pub use cli::{SimulatorArgs, run_simulator};

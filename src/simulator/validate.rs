@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::{Date, Month};
 
 use super::{OutOfWindow, SimulatorOptions};
-use crate::calendar::{YearMonth, retention_start};
+use crate::billing::calendar::{YearMonth, retention_start};
 use crate::infobip::model::{
     ApiErrorViolation, BillingUsageAggregate, BillingUsageDataFilter, BillingUsageQueryOptions,
     Category, DateInterval, Direction, Platform, QueryBillingUsageApiRequest,

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use infobip_billing_exporter::calendar::{Clock, DayRange, YearMonth};
+use infobip_billing_exporter::billing::calendar::{Clock, DayRange, YearMonth};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageResult, Cell, QueryAggregateDataStatus,
 };
@@ -210,20 +210,22 @@ pub fn promtool_check_metrics(text: &str) -> (std::process::ExitStatus, String) 
 /// An exporter and the simulator it queries, in this process, on loopback.
 pub struct Harness {
     pub simulator: infobip_billing_exporter::simulator::Simulator,
-    pub exporter: infobip_billing_exporter::exporter::Running,
+    pub exporter: infobip_billing_exporter::daemon::Running,
     pub clock: Arc<dyn Clock>,
     /// The same clock, to move the billing calendar in a test.
-    pub manual_clock: Arc<infobip_billing_exporter::calendar::ManualClock>,
+    pub manual_clock: Arc<infobip_billing_exporter::billing::calendar::ManualClock>,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub state: tempfile::TempDir,
 }
 
 /// The billing calendar every harness runs on: late November, so September and October are
 /// final and November is provisional.
-pub fn november_clock() -> Arc<infobip_billing_exporter::calendar::ManualClock> {
-    Arc::new(infobip_billing_exporter::calendar::ManualClock::new(
-        time::macros::datetime!(2026-11-27 12:00 UTC),
-    ))
+pub fn november_clock() -> Arc<infobip_billing_exporter::billing::calendar::ManualClock> {
+    Arc::new(
+        infobip_billing_exporter::billing::calendar::ManualClock::new(
+            time::macros::datetime!(2026-11-27 12:00 UTC),
+        ),
+    )
 }
 
 impl Harness {
@@ -255,7 +257,7 @@ impl Harness {
     pub async fn start_against(
         sim_url: &str,
         simulator: infobip_billing_exporter::simulator::Simulator,
-        manual_clock: Arc<infobip_billing_exporter::calendar::ManualClock>,
+        manual_clock: Arc<infobip_billing_exporter::billing::calendar::ManualClock>,
         shutdown: tokio_util::sync::CancellationToken,
         state: tempfile::TempDir,
         tweak: impl FnOnce(&mut infobip_billing_exporter::config::Config),
@@ -275,7 +277,7 @@ impl Harness {
         .unwrap();
         config.retry_backoff = Duration::from_millis(50);
         tweak(&mut config);
-        let exporter = infobip_billing_exporter::exporter::start(
+        let exporter = infobip_billing_exporter::daemon::start(
             &config,
             vec![ApiKey::new(key)],
             web,
@@ -297,7 +299,7 @@ impl Harness {
     /// What the exporter must end up showing: per (account, category, currency, month), the
     /// simulator's own totals for each month in retention at the pinned clock.
     pub fn simulator_month_totals(&self) -> BTreeMap<CostKey, Decimal> {
-        use infobip_billing_exporter::calendar::{month_query_range, retention_months};
+        use infobip_billing_exporter::billing::calendar::{month_query_range, retention_months};
         use infobip_billing_exporter::infobip::model::QueryBillingUsageApiRequest;
         let today = self.clock.today();
         let bodies: Vec<Vec<u8>> = retention_months(today)
@@ -368,7 +370,7 @@ impl Harness {
 
 /// Month costs per (account, category, currency, month), summed over any optional dimensions.
 pub fn snapshot_months(
-    s: &infobip_billing_exporter::snapshot::Snapshot,
+    s: &infobip_billing_exporter::billing::snapshot::Snapshot,
 ) -> BTreeMap<CostKey, Decimal> {
     let mut months = BTreeMap::new();
     for c in &s.months {
@@ -527,11 +529,11 @@ pub async fn started_demo(
     options: infobip_billing_exporter::simulator::SimulatorOptions,
     configure: impl FnOnce(&mut infobip_billing_exporter::config::Config),
 ) -> (
-    infobip_billing_exporter::demo::Demo,
+    infobip_billing_exporter::commands::demo::Demo,
     tokio_util::sync::CancellationToken,
 ) {
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let demo = infobip_billing_exporter::demo::start_with(
+    let demo = infobip_billing_exporter::commands::demo::start_with(
         "127.0.0.1:0".parse().unwrap(),
         november_clock(),
         state.path().into(),
@@ -551,7 +553,7 @@ pub async fn started_demo(
 
 /// Stops what [`started_demo`] started, within `WAIT`.
 pub async fn stop_demo(
-    demo: infobip_billing_exporter::demo::Demo,
+    demo: infobip_billing_exporter::commands::demo::Demo,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     shutdown.cancel();
@@ -566,7 +568,7 @@ pub async fn stop_demo(
 pub struct LiveSim {
     pub simulator: infobip_billing_exporter::simulator::Simulator,
     pub url: String,
-    pub clock: Arc<infobip_billing_exporter::calendar::ManualClock>,
+    pub clock: Arc<infobip_billing_exporter::billing::calendar::ManualClock>,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
@@ -577,9 +579,11 @@ impl Drop for LiveSim {
 }
 
 pub async fn start_live_sim() -> LiveSim {
-    let clock = Arc::new(infobip_billing_exporter::calendar::ManualClock::new(
-        time::OffsetDateTime::now_utc(),
-    ));
+    let clock = Arc::new(
+        infobip_billing_exporter::billing::calendar::ManualClock::new(
+            time::OffsetDateTime::now_utc(),
+        ),
+    );
     let simulator = infobip_billing_exporter::simulator::Simulator::new(
         infobip_billing_exporter::simulator::SimulatorOptions::default(),
         clock.clone(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use infobip_billing_exporter::calendar::ManualClock;
+use infobip_billing_exporter::billing::calendar::ManualClock;
 use infobip_billing_exporter::infobip::model::{BillingUsageResult, Cell};
 use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions, SimulatorStats};
 use rust_decimal::Decimal;

@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::callback::{is_json, wait_for_request_id};
 use crate::config::{ApiKey, ApiKeySource, Config, DEFAULT_MAX_BODY, SecretError};
+use crate::daemon::callback::{is_json, wait_for_request_id};
 use crate::infobip::client::{Client, ClientError};
 use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, DateInterval, QueryBillingUsageApiRequest,

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header::CONTENT_LENGTH, header::CONTENT_
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
 
-use crate::exporter::Shared;
+use crate::daemon::Shared;
+use crate::daemon::scheduler::{QueryState, wall_now};
 use crate::infobip::result::{DecodeError, Decoded, Outcome, StreamDecoder};
-use crate::scheduler::{QueryState, wall_now};
 
 /// How long a callback that beat the `201` waits for its `requestId` to be recorded (A27).
 const REQUEST_ID_WAIT: Duration = Duration::from_secs(5);

@@ -105,6 +105,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+pub use crate::billing::budget::{BudgetConfig, BudgetMatch};
+pub use crate::infobip::key::ApiKey;
 use crate::infobip::model::BillingUsageAggregate;
 
 /// `interval` when the config does not set it.
@@ -244,33 +246,6 @@ impl ConfigError {
     }
 }
 
-/// An API key. `Debug` and `Display` print `<redacted>` so it cannot end up in a log by accident;
-/// [`ApiKey::expose`] is the one, greppable, way to get at it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(s: String) -> Self {
-        ApiKey(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// Why an API key could not be read. No variant carries the key or any part of it.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -342,7 +317,7 @@ impl ApiKeySource {
                 origin: self.describe(),
             });
         }
-        Ok(ApiKey(key))
+        Ok(ApiKey::new(key))
     }
 
     /// Where the key comes from, for logs and messages: `env INFOBIP_API_KEY` or `file /x`.
@@ -1186,39 +1161,6 @@ const BUILT_IN_DIMENSIONS: [BillingUsageAggregate; 5] = [
     BillingUsageAggregate::ACCOUNT_KEY,
     BillingUsageAggregate::CATEGORY_CODE,
 ];
-
-/// A monthly budget: `monthly` in `currency` for the series its `matcher` selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BudgetConfig {
-    pub name: String,
-    pub monthly: Decimal,
-    pub currency: String,
-    pub matcher: BudgetMatch,
-}
-
-/// Label values a series must have to count towards a budget; `None` matches any.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BudgetMatch {
-    pub target: Option<String>,
-    pub account: Option<String>,
-    pub category: Option<String>,
-    pub channel: Option<String>,
-}
-
-impl BudgetMatch {
-    /// The set keys as (label, value), in label order.
-    pub fn labels(&self) -> Vec<(&'static str, &str)> {
-        [
-            ("target", &self.target),
-            ("account", &self.account),
-            ("category", &self.category),
-            ("channel", &self.channel),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-        .collect()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpConfig {

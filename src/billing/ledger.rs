@@ -8,9 +8,9 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use time::Date;
 
-use crate::calendar::{DayRange, YearMonth};
-use crate::infobip::model::NOT_APPLICABLE;
-use crate::labels::{Labels, Tally, rows};
+use crate::billing::calendar::{DayRange, YearMonth};
+
+use crate::billing::labels::{Labels, NOT_APPLICABLE, Tally, rows};
 
 /// Where each part of a fact's key sits in its row of label ids: account, account key,
 /// category, currency, unit, then the optional dimensions in [`Ledger::dimensions`] order.

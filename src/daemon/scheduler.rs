@@ -11,8 +11,8 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::{DayRange, YearMonth, month_query_range, retention_months};
-use crate::exporter::Shared;
+use crate::billing::calendar::{DayRange, YearMonth, month_query_range, retention_months};
+use crate::daemon::Shared;
 use crate::infobip::client::{Client, ClientError};
 use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, BillingUsageQueryOptions,
@@ -43,7 +43,7 @@ pub enum QueryState {
     Resent,
 }
 
-/// Real time, for timeouts and ages. The injected [`crate::calendar::Clock`] decides only the
+/// Real time, for timeouts and ages. The injected [`crate::billing::calendar::Clock`] decides only the
 /// billing calendar (which months, which are final), so tests can pin the calendar and still
 /// see timeouts fire.
 pub fn wall_now() -> OffsetDateTime {

@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
+/// The value Infobip gives a dimension that does not apply to a row, and that facts restored with
+/// fewer dimensions read for the missing ones.
+pub const NOT_APPLICABLE: &str = "N/A";
+
 /// Interned strings: equal strings get equal ids, ids count up from 0.
 #[derive(Debug, Clone, Default)]
 pub struct Labels {

@@ -13,13 +13,14 @@ use serde::Serialize;
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::{Clock, YearMonth, retention_start};
+use crate::billing::calendar::{Clock, YearMonth, retention_start};
+use crate::billing::labels::NOT_APPLICABLE;
+use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
 use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, BillingUsageQueryOptions, BillingUsageResult,
-    Category, Cell, DateInterval, Direction, NOT_APPLICABLE, Platform, QueryAggregateDataStatus,
+    Category, Cell, DateInterval, Direction, Platform, QueryAggregateDataStatus,
     QueryBillingUsageApiRequest, SubCategory, parse_instant,
 };
-use crate::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
 
 /// Output formats of `query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

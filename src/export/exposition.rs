@@ -7,7 +7,7 @@ use prometheus_client::registry::Registry;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::snapshot::{CostSeries, Snapshot};
+use crate::billing::snapshot::{CostSeries, Snapshot};
 
 pub const PREFIX: &str = "infobip_billing";
 
@@ -339,8 +339,8 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Status;
-    use crate::snapshot::BudgetSeries;
+    use crate::billing::ledger::Status;
+    use crate::billing::snapshot::BudgetSeries;
     use prometheus_client::collector::Collector;
     use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
     use prometheus_client::metrics::MetricType;

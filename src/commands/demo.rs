@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::{Clock, SystemClock};
+use crate::billing::calendar::{Clock, SystemClock};
 use crate::config::{ApiKey, ApiKeySource, CallbackConfig, Config, TargetConfig, WebConfig};
-use crate::exporter::{self, Running};
+use crate::daemon::{self, Running};
 use crate::simulator::{Simulator, SimulatorOptions};
 
 /// The demo re-queries every minute so provisional figures visibly move.
@@ -99,7 +99,7 @@ pub async fn start_with(
         metrics: crate::config::MetricsConfig::default(),
     };
     configure(&mut config);
-    let exporter = exporter::start(
+    let exporter = daemon::start(
         &config,
         vec![ApiKey::new(api_key)],
         web,

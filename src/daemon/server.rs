@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::callback;
-use crate::collector::{self, Format};
-use crate::exporter::Shared;
+use crate::daemon::Shared;
+use crate::daemon::callback;
+use crate::export::exposition::{self, Format};
 
 pub fn web_router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -54,7 +54,7 @@ pub async fn serve(
 
 async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    match collector::render(&shared.snapshot(), &shared.registry, format) {
+    match exposition::render(&shared.snapshot(), &shared.registry, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(err) => {
             tracing::error!("encoding metrics failed: {err}");

@@ -12,14 +12,14 @@ use hashbrown::{DefaultHashBuilder, HashSet};
 use rust_decimal::Decimal;
 use time::Date;
 
-use crate::calendar::{DayRange, YearMonth, retention_months};
-use crate::collector;
-use crate::config::BudgetConfig;
-use crate::labels::{Labels, Tally, rows};
-use crate::ledger::{
+use crate::billing::budget::BudgetConfig;
+use crate::billing::calendar::{DayRange, YearMonth, retention_months};
+use crate::billing::labels::{Labels, Tally, rows};
+use crate::billing::ledger::{
     ACCOUNT, ACCOUNT_KEY, CATEGORY, CURRENCY, DayFacts, FIRST_DIMENSION, Ledger, Status,
     TargetLedger, UNIT,
 };
+use crate::export::exposition;
 
 /// The billing channel a category belongs to: the `channel` label. Unknown future categories
 /// pass through lower-cased rather than being dropped.
@@ -77,7 +77,7 @@ pub struct Snapshot {
     pub results_applied: u64,
     /// Series the `max_series` cap folded into `other` while building this snapshot.
     pub rolled_up: u64,
-    /// The data metrics as exposition text, encoded once here by [`collector::encode`] so that
+    /// The data metrics as exposition text, encoded once here by [`exposition::encode`] so that
     /// a scrape only copies it.
     pub exposition: String,
 }
@@ -482,7 +482,7 @@ impl Snapshot {
                     .map(|(ids, ())| (target.clone(), name(ids[0]), name(ids[1]))),
             );
         }
-        s.exposition = collector::encode(&s);
+        s.exposition = exposition::encode(&s);
         Arc::new(s)
     }
 }
@@ -799,7 +799,7 @@ fn roll_up_smallest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::tests::{NOV, key, usage};
+    use crate::billing::ledger::tests::{NOV, key, usage};
     use time::macros::date;
 
     fn view(today: Date, day_window: DayRange, budgets: &[BudgetConfig]) -> View<'_> {
@@ -902,7 +902,7 @@ mod tests {
                 name: "wa".into(),
                 monthly: "100".parse().unwrap(),
                 currency: "EUR".into(),
-                matcher: crate::config::BudgetMatch {
+                matcher: crate::billing::budget::BudgetMatch {
                     channel: Some("whatsapp".into()),
                     ..Default::default()
                 },

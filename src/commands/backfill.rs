@@ -20,16 +20,16 @@ use rust_decimal::Decimal;
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::{Clock, DayRange, YearMonth, retention_months, retention_start};
-use crate::collector::{self, Family};
+use crate::billing::calendar::{Clock, DayRange, YearMonth, retention_months, retention_start};
+use crate::billing::ledger::Ledger;
+use crate::billing::snapshot::{CostSeries, Snapshot, View};
+use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
+use crate::daemon::scheduler::AGGREGATE_BY;
+use crate::export::exposition::{self, Family};
 use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, QueryBillingUsageApiRequest,
 };
 use crate::infobip::result::{self, DecodeError, Outcome};
-use crate::ledger::Ledger;
-use crate::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
-use crate::scheduler::AGGREGATE_BY;
-use crate::snapshot::{CostSeries, Snapshot, View};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackfillArgs {
@@ -285,17 +285,23 @@ pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> Result<Strin
     };
     let stamps = |v: &[(CostSeries, i64)]| v.iter().map(|(_, t)| *t).collect::<Vec<_>>();
     let timestamps: BTreeMap<String, Vec<i64>> = [
-        (format!("{}_cost", collector::PREFIX), stamps(&stamped_days)),
-        (format!("{}_month_cost", collector::PREFIX), stamps(&months)),
         (
-            format!("{}_quantity", collector::PREFIX),
+            format!("{}_cost", exposition::PREFIX),
+            stamps(&stamped_days),
+        ),
+        (
+            format!("{}_month_cost", exposition::PREFIX),
+            stamps(&months),
+        ),
+        (
+            format!("{}_quantity", exposition::PREFIX),
             stamps(&stamped_quantities),
         ),
     ]
     .into_iter()
     .collect();
     let mut out = String::new();
-    for family in collector::families(&export) {
+    for family in exposition::families(&export) {
         let stamps = timestamps.get(&family.name).ok_or(BackfillError::Encode)?;
         write_family(&mut out, &family, stamps)?;
     }
@@ -354,7 +360,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), BackfillError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Amount, FactKey, Usage};
+    use crate::billing::ledger::{Amount, FactKey, Usage};
     use time::macros::date;
 
     #[test]

@@ -1,5 +1,5 @@
 //! Pushes the data metrics over OTLP (gRPC or HTTP/protobuf), as the same families /metrics
-//! serves: [`collector::families`] feeds both, so names, attributes and values cannot drift.
+//! serves: [`exposition::families`] feeds both, so names, attributes and values cannot drift.
 //!
 //! Names keep Prometheus' underscores (`infobip_billing_cost`, attribute `account_key`) rather
 //! than OTel's dotted style: the same PromQL, dashboards and alert rules then work whether the
@@ -21,9 +21,9 @@ use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, S
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::collector::{self, Family};
+use crate::billing::snapshot::Snapshot;
 use crate::config::{OtlpConfig, OtlpProtocol};
-use crate::snapshot::Snapshot;
+use crate::export::exposition::{self, Family};
 
 /// The instrumentation scope of every pushed metric.
 const SCOPE: &str = "infobip-billing-exporter";
@@ -65,7 +65,7 @@ impl Cache {
         match &*built {
             Some((seen, families)) if Arc::ptr_eq(seen, &current) => Arc::clone(families),
             _ => {
-                let families = Arc::new(collector::families(&current));
+                let families = Arc::new(exposition::families(&current));
                 *built = Some((current, Arc::clone(&families)));
                 families
             }
@@ -153,7 +153,7 @@ pub fn start(
         snapshot,
         built: Mutex::new(None),
     });
-    for (name, help) in collector::data_metrics() {
+    for (name, help) in exposition::data_metrics() {
         let cache = Arc::clone(&cache);
         let wanted = name.clone();
         // The instrument lives as long as the provider; the handle itself is not needed.

@@ -1,5 +1,9 @@
 //! The daemon wired together: shared state, one query loop per target, the two listeners.
 
+pub mod callback;
+pub mod scheduler;
+pub mod server;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -10,16 +14,15 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::{Clock, DayRange, retention_start};
+use crate::billing::calendar::{Clock, DayRange, retention_start};
+use crate::billing::ledger::{ApplyReport, Ledger, Usage};
+use crate::billing::snapshot::{Snapshot, View};
+use crate::billing::state::{Loaded, StateError, StateFile, Stored};
 use crate::config::{ApiKey, Config, MetricsConfig};
+use crate::export::selfmetrics::SelfMetrics;
 use crate::infobip::client::Client;
 use crate::infobip::model::BillingUsageAggregate;
-use crate::ledger::{ApplyReport, Ledger, Usage};
-use crate::scheduler::{self, PendingTable};
-use crate::selfmetrics::SelfMetrics;
-use crate::server;
-use crate::snapshot::{Snapshot, View};
-use crate::state::{Loaded, StateError, StateFile, Stored};
+use scheduler::PendingTable;
 
 /// State shared by the query loops, the callback receiver and the scrape handler.
 #[derive(Debug)]
@@ -209,7 +212,7 @@ pub enum StartError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Otlp(#[from] crate::otlp::OtlpError),
+    Otlp(#[from] crate::export::otlp::OtlpError),
 }
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
@@ -289,8 +292,11 @@ pub fn start(
     let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
     let mut tasks = JoinSet::new();
     if let Some(otlp) = &config.metrics.otlp {
-        let pusher =
-            crate::otlp::start(otlp, shared.subscribe_snapshot(), config.metrics.max_series)?;
+        let pusher = crate::export::otlp::start(
+            otlp,
+            shared.subscribe_snapshot(),
+            config.metrics.max_series,
+        )?;
         tracing::info!(endpoint = %otlp.endpoint, "pushing metrics over OTLP");
         tasks.spawn(pusher.run(shutdown.clone()));
     }

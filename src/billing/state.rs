@@ -11,13 +11,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::calendar::YearMonth;
-use crate::labels::Labels;
-use crate::ledger::{
+use crate::billing::calendar::YearMonth;
+use crate::billing::labels::Labels;
+use crate::billing::ledger::{
     ACCOUNT, ACCOUNT_KEY, Amount, CATEGORY, CURRENCY, FIRST_DIMENSION, FactKey, Ledger,
     TargetLedger, UNIT, Usage, UsageBuilder,
 };
-use crate::scheduler::PendingQuery;
+use crate::daemon::scheduler::PendingQuery;
 
 const FILE_NAME: &str = "state.json";
 /// The pending table, in a file of its own: it changes with every query, and rewriting a ledger
@@ -485,8 +485,8 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::{DayRange, YearMonth};
-    use crate::ledger::{Amount, FactKey, Usage};
+    use crate::billing::calendar::{DayRange, YearMonth};
+    use crate::billing::ledger::{Amount, FactKey, Usage};
     use time::macros::{date, datetime};
 
     fn sample() -> Stored {
@@ -522,7 +522,7 @@ mod tests {
         );
         let target = ledger.targets.get_mut("eu").unwrap();
         target.reshaped.insert(YearMonth::of(day));
-        let mut table = crate::scheduler::PendingTable::default();
+        let mut table = crate::daemon::scheduler::PendingTable::default();
         let r = DayRange {
             since: date!(2026 - 11 - 01),
             until: date!(2026 - 11 - 28),

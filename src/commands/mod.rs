@@ -1,0 +1,6 @@
+//! The subcommands that are not the daemon.
+
+pub mod backfill;
+pub mod demo;
+pub mod oneshot;
+pub mod query;
