@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use infobip_billing_exporter::billing::calendar::YearMonth;
 use infobip_billing_exporter::billing::calendar::{DayRange, ManualClock};
-use infobip_billing_exporter::billing::ledger::Ledger;
+use infobip_billing_exporter::billing::ledger::{Ledger, SegmentKey};
 use infobip_billing_exporter::billing::snapshot::{Snapshot, View};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate as Agg, QueryBillingUsageApiRequest,
@@ -101,7 +102,7 @@ fn baseline(body: &[u8]) -> HashMap<Vec<String>, (Decimal, Decimal)> {
 }
 
 /// The exporter's defaults on the day after the callback's last day: 35 days, 10,000 series.
-fn view() -> View<'static> {
+fn view() -> View {
     let today = date!(2026 - 03 - 08);
     View {
         today,
@@ -110,7 +111,7 @@ fn view() -> View<'static> {
             until: today.next_day().unwrap(),
         },
         max_series: 10_000,
-        budgets: &[],
+        budgets: Vec::new(),
     }
 }
 
@@ -145,12 +146,12 @@ fn ingest(c: &mut Criterion) {
             else {
                 unreachable!("decoded above");
             };
-            let mut ledger = Ledger {
-                dimensions: dimensions.iter().map(|d| d.as_str().to_owned()).collect(),
-                ..Ledger::default()
-            };
-            ledger.apply("eu", usage);
-            Snapshot::build(&ledger, view())
+            let mut ledger =
+                Ledger::new(dimensions.iter().map(|d| d.as_str().to_owned()).collect());
+            let asked = usage.covered.unwrap();
+            let key = SegmentKey::new("eu", YearMonth::of(asked.since));
+            ledger.apply(&key, asked, usage, time::OffsetDateTime::UNIX_EPOCH);
+            Snapshot::build(&ledger, &view(), &["eu".to_owned()])
         })
     });
     group.finish();

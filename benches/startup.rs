@@ -1,5 +1,5 @@
-//! From a state file holding 100,000 facts to the first scrape served: load the file, build the
-//! snapshot (which pre-encodes the data metrics) and render /metrics. The baseline loads and
+//! From a segment file holding 100,000 facts to the first scrape served: read the file, build
+//! the snapshot, encode it and render /metrics. The baseline loads and
 //! builds the same way, then serves the scrape from prometheus-client `Family<…, Gauge>`s filled
 //! from the snapshot, as an exporter without pre-encoding would.
 
@@ -9,29 +9,26 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use infobip_billing_exporter::billing::ledger::Ledger;
-use infobip_billing_exporter::billing::state::{Loaded, StateFile, Stored};
+use infobip_billing_exporter::billing::state;
 use infobip_billing_exporter::export::exposition::{self, Format};
 use prometheus_client::registry::Registry;
-use time::macros::datetime;
 
-fn load(file: &StateFile) -> Ledger {
-    match file.load(datetime!(2026-11-27 12:00 UTC)).unwrap() {
-        Loaded::Restored(stored) => stored.ledger,
-        other => panic!("the state file did not load: {other:?}"),
-    }
+fn load(file: &std::path::Path) -> Ledger {
+    let (key, segment, dimensions) = state::read(&std::fs::read(file).unwrap()).unwrap();
+    let mut ledger = Ledger::new(dimensions.clone());
+    ledger.restore(key, segment, &dimensions);
+    ledger
 }
 
 fn startup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let file = StateFile::open(dir.path()).unwrap();
+    let file = dir.path().join("eu.2026-11.seg");
     // 4000 facts on each of 25 days.
     let ledger = common::ledger(4000);
-    file.save(&Stored {
-        ledger,
-        pending: Vec::new(),
-    })
-    .unwrap();
-    let bytes = std::fs::metadata(file.path()).unwrap().len();
+    let (key, segment) = ledger.segments.iter().next().unwrap();
+    let out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    state::write(out, key, segment, &ledger.dimensions).unwrap();
+    let bytes = std::fs::metadata(&file).unwrap().len();
     let series = common::series(&common::snapshot(&load(&file)));
     let own = Registry::default();
     let mut group = c.benchmark_group(format!(

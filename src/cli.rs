@@ -167,7 +167,8 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
         callback,
         Arc::new(SystemClock),
         shutdown,
-    )?;
+    )
+    .await?;
     running.join().await;
     Ok(())
 }

@@ -68,11 +68,14 @@ fn simulator_and_run_as_processes_match_the_demo() {
         )
         .await
         .unwrap();
-        let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-        tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut snapshots = demo.exporter.shared.store.subscribe();
+        tokio::time::timeout(
+            WAIT,
+            snapshots.wait_for(|s| s.snapshot.results_applied >= 3),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let text = common::scrape(demo.exporter.web_addr).await;
         shutdown.cancel();
         demo.join().await.unwrap();

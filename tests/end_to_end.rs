@@ -123,17 +123,20 @@ async fn health_is_immediate_and_readiness_waits_for_data() {
     let base = format!("http://{}", demo.exporter.web_addr);
     let healthy = reqwest::get(format!("{base}/-/healthy")).await.unwrap();
     assert_eq!(healthy.status(), 200);
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    if snapshots.borrow().results_applied == 0 {
+    let mut snapshots = demo.exporter.shared.store.subscribe();
+    if snapshots.borrow().snapshot.results_applied == 0 {
         let ready = reqwest::get(format!("{base}/-/ready")).await.unwrap();
         // A result may have landed between the two reads; then ready must already say so.
-        let applied = snapshots.borrow().results_applied;
+        let applied = snapshots.borrow().snapshot.results_applied;
         assert_eq!(ready.status(), if applied == 0 { 503 } else { 200 });
     }
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 1))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(
+        WAIT,
+        snapshots.wait_for(|s| s.snapshot.results_applied >= 1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let ready = reqwest::get(format!("{base}/-/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
     shutdown.cancel();
@@ -202,7 +205,15 @@ async fn a_restart_serves_the_stored_figures_at_once() {
     .await
     .unwrap();
     // Before any new result could arrive, the restored snapshot is already published.
-    assert!(demo.exporter.shared.snapshot().results_applied >= 3);
+    assert!(
+        demo.exporter
+            .shared
+            .store
+            .exposition()
+            .snapshot
+            .results_applied
+            >= 3
+    );
     let second = scrape(demo.exporter.web_addr).await;
     for metric in ["infobip_billing_cost", "infobip_billing_month_cost"] {
         let (a, b) = (parse(&first), parse(&second));

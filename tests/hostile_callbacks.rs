@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Harness, WAIT, counter, parse, samples_named, scrape};
-use infobip_billing_exporter::daemon::scheduler::QueryState;
+use infobip_billing_exporter::daemon::pending::QueryState;
 use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -252,6 +252,15 @@ async fn sources_outside_allowed_cidrs_are_refused() {
             .iter()
             .all(|d| d.status == Some(403))
     );
-    assert!(h.exporter.shared.snapshot().months.is_empty());
+    assert!(
+        h.exporter
+            .shared
+            .store
+            .exposition()
+            .snapshot
+            .series(infobip_billing_exporter::billing::snapshot::Kind::MonthCost)
+            .next()
+            .is_none()
+    );
     h.stop().await;
 }

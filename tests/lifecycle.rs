@@ -40,12 +40,19 @@ async fn a_restart_does_not_ask_again_for_final_months() {
     let state = h.stop().await;
 
     let h = Harness::start_in(SimulatorOptions::default(), state, |_| {}).await;
-    let mut snapshots = h.exporter.shared.subscribe_snapshot();
-    assert_eq!(snapshots.borrow().results_applied, 3, "restored at once");
-    tokio::time::timeout(common::WAIT, snapshots.wait_for(|s| s.results_applied >= 4))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut snapshots = h.exporter.shared.store.subscribe();
+    assert_eq!(
+        snapshots.borrow().snapshot.results_applied,
+        3,
+        "restored at once"
+    );
+    tokio::time::timeout(
+        common::WAIT,
+        snapshots.wait_for(|s| s.snapshot.results_applied >= 4),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     h.assert_scrape_months(&expected).await;
     // Only November, the provisional month, was asked for after the restart.
     assert_eq!(h.simulator.stats().queries_accepted, 1);
@@ -63,11 +70,14 @@ async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
         c.metrics.dimensions = vec![Agg::TRAFFIC_TYPE];
     };
     let h = Harness::start_in(SimulatorOptions::default(), state, by_traffic_type).await;
-    let mut snapshots = h.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(common::WAIT, snapshots.wait_for(|s| s.results_applied >= 6))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut snapshots = h.exporter.shared.store.subscribe();
+    tokio::time::timeout(
+        common::WAIT,
+        snapshots.wait_for(|s| s.snapshot.results_applied >= 6),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     // September and October are final, and still asked for: their facts had no traffic type.
     assert_eq!(h.simulator.stats().queries_accepted, 3);
     h.assert_scrape_months(&expected).await;
@@ -85,11 +95,14 @@ async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
 
     // Fetched once with the new dimension, final months are left alone again.
     let h = Harness::start_in(SimulatorOptions::default(), state, by_traffic_type).await;
-    let mut snapshots = h.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(common::WAIT, snapshots.wait_for(|s| s.results_applied >= 7))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut snapshots = h.exporter.shared.store.subscribe();
+    tokio::time::timeout(
+        common::WAIT,
+        snapshots.wait_for(|s| s.snapshot.results_applied >= 7),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(h.simulator.stats().queries_accepted, 1);
     h.stop().await;
 }

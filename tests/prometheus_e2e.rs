@@ -183,6 +183,7 @@ async fn dashboards_and_rules_evaluate_against_a_real_prometheus() {
         clock,
         shutdown.clone(),
     )
+    .await
     .expect("exporter starts");
 
     // The rule files as shipped, except `for:` shortened so alerts fire within the test.

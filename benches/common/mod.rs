@@ -3,9 +3,10 @@
 use std::sync::atomic::AtomicU64;
 
 use infobip_billing_exporter::billing::calendar::{DayRange, YearMonth};
-use infobip_billing_exporter::billing::ledger::{Amount, FactKey, Ledger, TargetLedger, Usage};
+use infobip_billing_exporter::billing::facts::{Amount, FactKey, Usage};
+use infobip_billing_exporter::billing::ledger::{Ledger, SegmentKey};
 use infobip_billing_exporter::billing::snapshot::{Snapshot, View};
-use infobip_billing_exporter::export::exposition;
+use infobip_billing_exporter::export::exposition::{self, Exposition};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -66,38 +67,36 @@ pub fn ledger(keys: usize) -> Ledger {
             ((day, key), amount)
         }));
     }
-    let mut ledger = Ledger {
-        dimensions: vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()],
-        ..Ledger::default()
+    let mut ledger = Ledger::new(vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()]);
+    let month = YearMonth::of(TODAY);
+    let asked = DayRange {
+        since: month.first_day(),
+        until: TODAY.next_day().unwrap(),
     };
-    let restored = TargetLedger {
-        months: [(YearMonth::of(TODAY), false)].into(),
-        results_applied: 1,
-        ..TargetLedger::default()
-    };
-    ledger.restore("eu", Usage::from_facts(None, Vec::new(), facts), restored);
+    let usage = Usage::from_facts(Some(asked), vec![(month, false)], facts);
+    let at = TODAY.midnight().assume_utc();
+    ledger.apply(&SegmentKey::new("eu", month), asked, usage, at);
     ledger
 }
 
-/// What the exporter builds a snapshot with: a 35-day window and no cap that would roll up.
-pub fn snapshot(ledger: &Ledger) -> std::sync::Arc<Snapshot> {
-    Snapshot::build(
-        ledger,
-        View {
-            today: TODAY,
-            day_window: DayRange {
-                since: TODAY - time::Duration::days(34),
-                until: TODAY.next_day().unwrap(),
-            },
-            max_series: usize::MAX,
-            budgets: &[],
+/// What the exporter builds and encodes: a 35-day window and no cap that would roll up.
+pub fn snapshot(ledger: &Ledger) -> Exposition {
+    let view = View {
+        today: TODAY,
+        day_window: DayRange {
+            since: TODAY - time::Duration::days(34),
+            until: TODAY.next_day().unwrap(),
         },
-    )
+        max_series: 1_000_000,
+        budgets: Vec::new(),
+    };
+    let snapshot = Snapshot::build(ledger, &view, &["eu".to_owned()]);
+    Exposition::new(snapshot, &Exposition::default())
 }
 
 /// Series a snapshot exports.
-pub fn series(snapshot: &Snapshot) -> usize {
-    exposition::families(snapshot)
+pub fn series(exposition: &Exposition) -> usize {
+    exposition::families(&exposition.snapshot)
         .iter()
         .map(|f| f.points.len())
         .sum()
@@ -105,9 +104,9 @@ pub fn series(snapshot: &Snapshot) -> usize {
 
 /// The baseline: the snapshot's data in prometheus-client's ordinary registry, one
 /// `Family<labels, Gauge>` per metric, as an exporter without pre-encoding would keep it.
-pub fn registry(snapshot: &Snapshot) -> Registry {
+pub fn registry(exposition: &Exposition) -> Registry {
     let mut registry = Registry::default();
-    for family in exposition::families(snapshot) {
+    for family in exposition::families(&exposition.snapshot) {
         let gauges: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>> = Family::default();
         for point in family.points {
             gauges.get_or_create(&point.labels).set(point.value);

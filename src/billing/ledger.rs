@@ -1,254 +1,32 @@
-//! The billing facts. A result replaces the rows of the days it covers (late records, discounts
-//! and price adjustments restate provisional data; adding would double-count). Money stays in
-//! `Decimal` and per currency; the snapshot handed to scrapes is immutable.
+//! The ledger: billing facts in segments, one per target and month. A result replaces exactly one
+//! segment, and within it the days its period covers (late records, discounts and price
+//! adjustments restate provisional data; adding would double-count), never a day outside the
+//! period its own query asked for. A segment is immutable once built and shared by `Arc`, so the
+//! snapshot and the state file read it while the next result builds its successor.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use crate::billing::calendar::{DayRange, YearMonth};
+use crate::billing::facts::{Amount, CURRENCY, DayFacts, FIRST_DIMENSION, FactKey, Usage};
+use crate::billing::labels::{Labels, NOT_APPLICABLE};
 
-use crate::billing::labels::{Labels, NOT_APPLICABLE, Tally, rows};
-
-/// Where each part of a fact's key sits in its row of label ids: account, account key,
-/// category, currency, unit, then the optional dimensions in [`Ledger::dimensions`] order.
-pub const ACCOUNT: usize = 0;
-pub const ACCOUNT_KEY: usize = 1;
-pub const CATEGORY: usize = 2;
-pub const CURRENCY: usize = 3;
-pub const UNIT: usize = 4;
-pub const FIRST_DIMENSION: usize = 5;
-
-/// What distinguishes one billed figure within a day of a target, as strings: the readable
-/// form of a fact's row of label ids, for the state file, tests and tools.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FactKey {
-    pub account: String,
-    pub account_key: String,
-    pub category: String,
-    pub currency: String,
-    pub unit: String,
-    /// Values of the optional dimensions, in [`Ledger::dimensions`] order; `N/A` stays `N/A`.
-    pub dimensions: Vec<String>,
+/// What a segment holds: one target's facts of one calendar month.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentKey {
+    pub target: String,
+    pub month: YearMonth,
 }
 
-impl FactKey {
-    fn from_ids(labels: &Labels, ids: &[u32]) -> Self {
-        let name = |at: usize| labels.name(ids[at]).to_owned();
+impl SegmentKey {
+    pub fn new(target: &str, month: YearMonth) -> Self {
         Self {
-            account: name(ACCOUNT),
-            account_key: name(ACCOUNT_KEY),
-            category: name(CATEGORY),
-            currency: name(CURRENCY),
-            unit: name(UNIT),
-            dimensions: ids[FIRST_DIMENSION..]
-                .iter()
-                .map(|&id| labels.name(id).to_owned())
-                .collect(),
+            target: target.to_owned(),
+            month,
         }
-    }
-
-    /// The key as `width` ids in `ids`; dimensions it lacks read `N/A`, extra ones are left out.
-    fn to_ids(&self, labels: &mut Labels, width: usize, ids: &mut Vec<u32>) {
-        ids.clear();
-        for part in [
-            &self.account,
-            &self.account_key,
-            &self.category,
-            &self.currency,
-            &self.unit,
-        ] {
-            ids.push(labels.intern(part));
-        }
-        for i in 0..width.saturating_sub(FIRST_DIMENSION) {
-            let value = self
-                .dimensions
-                .get(i)
-                .map_or(NOT_APPLICABLE, String::as_str);
-            ids.push(labels.intern(value));
-        }
-    }
-}
-
-/// Summed `TOTAL_PER_UNIT` (as billed, never recomputed: reference A17) and `QUANTITY`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Amount {
-    pub cost: Decimal,
-    pub quantity: Decimal,
-}
-
-impl std::ops::AddAssign for Amount {
-    fn add_assign(&mut self, other: Self) {
-        self.cost += other.cost;
-        self.quantity += other.quantity;
-    }
-}
-
-/// One day's facts of a target: distinct keys, each a row of label ids laid out as [`ACCOUNT`]
-/// and the constants after it, with its amount. Flat vectors: a fact costs its ids and its
-/// amount, about 60 bytes with two dimensions, and no allocation of its own.
-#[derive(Debug, Clone, Default)]
-pub struct DayFacts {
-    width: usize,
-    keys: Vec<u32>,
-    amounts: Vec<Amount>,
-}
-
-impl DayFacts {
-    /// The facts of a tally whose keys are fact rows.
-    pub fn from_tally(tally: Tally<Amount>) -> Self {
-        let width = tally.width();
-        let (keys, amounts) = tally.into_parts();
-        Self {
-            width,
-            keys,
-            amounts,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.amounts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.amounts.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&[u32], &Amount)> {
-        rows(&self.keys, self.width).zip(&self.amounts)
-    }
-
-    /// The facts with the dimensions `from` names (by index into the current ones; `None` reads
-    /// `not_applicable`), summing facts that become equal.
-    fn rekey(&self, from: &[Option<usize>], not_applicable: u32) -> Self {
-        let mut tally = Tally::new(FIRST_DIMENSION + from.len());
-        let mut key = Vec::with_capacity(FIRST_DIMENSION + from.len());
-        for (ids, amount) in self.iter() {
-            key.clear();
-            key.extend_from_slice(&ids[..FIRST_DIMENSION]);
-            key.extend(from.iter().map(|i| {
-                i.and_then(|i| ids.get(FIRST_DIMENSION + i).copied())
-                    .unwrap_or(not_applicable)
-            }));
-            *tally.entry(&key) += *amount;
-        }
-        Self::from_tally(tally)
-    }
-
-    /// Every label id the facts use.
-    fn ids(&self) -> &[u32] {
-        &self.keys
-    }
-
-    /// Points every id at another table: `map[old] = new`.
-    fn remap(&mut self, map: &[u32]) {
-        for id in &mut self.keys {
-            *id = map.get(*id as usize).copied().unwrap_or(u32::MAX);
-        }
-    }
-
-    fn resolve(&self, labels: &Labels) -> BTreeMap<FactKey, Amount> {
-        let mut out = BTreeMap::new();
-        for (ids, amount) in self.iter() {
-            *out.entry(FactKey::from_ids(labels, ids)).or_default() += *amount;
-        }
-        out
-    }
-}
-
-/// One decoded result: the days it covers, the months' finalization, and the summed facts per
-/// day, whose label ids refer to its own `labels`.
-#[derive(Debug, Clone, Default)]
-pub struct Usage {
-    pub covered: Option<DayRange>,
-    pub periods: Vec<(YearMonth, bool)>,
-    pub labels: Labels,
-    pub days: BTreeMap<Date, DayFacts>,
-}
-
-impl Usage {
-    /// A result from facts given as strings (tests, tools); see [`UsageBuilder`].
-    pub fn from_facts(
-        covered: Option<DayRange>,
-        periods: Vec<(YearMonth, bool)>,
-        facts: impl IntoIterator<Item = ((Date, FactKey), Amount)>,
-    ) -> Self {
-        let mut builder = UsageBuilder::default();
-        for ((day, key), amount) in facts {
-            builder.add(day, &key, amount);
-        }
-        builder.finish(covered, periods)
-    }
-
-    /// Every fact, as strings.
-    pub fn facts(&self) -> BTreeMap<(Date, FactKey), Amount> {
-        self.days
-            .iter()
-            .flat_map(|(day, facts)| {
-                facts
-                    .resolve(&self.labels)
-                    .into_iter()
-                    .map(move |(key, amount)| ((*day, key), amount))
-            })
-            .collect()
-    }
-
-    /// How many facts the result has.
-    pub fn len(&self) -> usize {
-        self.days.values().map(DayFacts::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Builds a [`Usage`] one fact at a time, so facts read from a file are never all held as
-/// strings. Facts with equal keys are summed; every fact gets the dimension count of the first
-/// one (missing values read `N/A`, extra ones are left out).
-#[derive(Debug, Default)]
-pub struct UsageBuilder {
-    width: Option<usize>,
-    labels: Labels,
-    days: BTreeMap<Date, Tally<Amount>>,
-    ids: Vec<u32>,
-}
-
-impl UsageBuilder {
-    pub fn add(&mut self, day: Date, key: &FactKey, amount: Amount) {
-        let width = *self
-            .width
-            .get_or_insert(FIRST_DIMENSION + key.dimensions.len());
-        key.to_ids(&mut self.labels, width, &mut self.ids);
-        *self
-            .days
-            .entry(day)
-            .or_insert_with(|| Tally::new(width))
-            .entry(&self.ids) += amount;
-    }
-
-    pub fn finish(self, covered: Option<DayRange>, periods: Vec<(YearMonth, bool)>) -> Usage {
-        Usage {
-            covered,
-            periods,
-            labels: self.labels,
-            days: self
-                .days
-                .into_iter()
-                .map(|(day, t)| (day, DayFacts::from_tally(t)))
-                .collect(),
-        }
-    }
-}
-
-/// Equal when they say the same, whatever ids their labels got.
-impl PartialEq for Usage {
-    fn eq(&self, other: &Self) -> bool {
-        self.covered == other.covered
-            && self.periods == other.periods
-            && self.facts() == other.facts()
     }
 }
 
@@ -268,35 +46,98 @@ impl Status {
     }
 }
 
+/// One target's facts of one month, with what the scheduler and the self-metrics derive from
+/// its results. Its label ids refer to its own `labels`: a segment replaced takes its strings
+/// with it, and no other segment is touched.
 #[derive(Debug, Clone, Default)]
-pub struct TargetLedger {
-    /// Label ids refer to [`Ledger::labels`]. A day is replaced whole, never edited, so it is
-    /// shared: cloning the ledger to save it copies no facts.
-    pub days: BTreeMap<Date, Arc<DayFacts>>,
-    /// Months a result spoke about, `true` once `volumeFinalized` said so.
-    pub months: BTreeMap<YearMonth, bool>,
-    /// Months whose facts were re-keyed to a dimension list with a dimension they have no values
-    /// for (it reads `N/A`): asked for again, even when final, until a result covers them.
-    pub reshaped: BTreeSet<YearMonth>,
+pub struct Segment {
+    pub labels: Labels,
+    pub days: BTreeMap<Date, DayFacts>,
+    /// Set once a result said `volumeFinalized: true` for the month.
+    pub finalized: bool,
+    /// The facts were re-keyed to a dimension list with a dimension they have no values for (it
+    /// reads `N/A`): asked for again, even when final, until a result covers them.
+    pub reshaped: bool,
     pub results_applied: u64,
+    /// Wall time the last result was applied: a restart inside `interval` asks nothing.
+    pub last_result_at: Option<OffsetDateTime>,
 }
 
-impl TargetLedger {
-    pub fn month_final(&self, month: YearMonth) -> bool {
-        self.months.get(&month).copied().unwrap_or(false)
-    }
-
-    /// Whether a query for `month` can still change what is stored: not final yet, or lacking
-    /// the values of a dimension added since it was fetched.
-    pub fn wants(&self, month: YearMonth) -> bool {
-        !self.month_final(month) || self.reshaped.contains(&month)
-    }
-
-    pub fn status_of(&self, month: YearMonth) -> Status {
-        if self.month_final(month) {
+impl Segment {
+    pub fn status(&self) -> Status {
+        if self.finalized {
             Status::Final
         } else {
             Status::Provisional
+        }
+    }
+
+    /// Whether a query for the month can still change what is stored: not final yet, or lacking
+    /// the values of a dimension added since it was fetched.
+    pub fn wants(&self) -> bool {
+        !self.finalized || self.reshaped
+    }
+
+    /// How many facts the segment holds.
+    pub fn len(&self) -> usize {
+        self.days.values().map(DayFacts::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.days.values().all(DayFacts::is_empty)
+    }
+
+    /// The facts of one day, as strings.
+    pub fn facts(&self, day: Date) -> BTreeMap<FactKey, Amount> {
+        self.days
+            .get(&day)
+            .map(|facts| facts.resolve(&self.labels))
+            .unwrap_or_default()
+    }
+
+    /// Every fact, as strings: what two segments must share to hold the same figures.
+    pub fn all_facts(&self) -> BTreeMap<(Date, FactKey), Amount> {
+        self.days
+            .keys()
+            .flat_map(|day| self.facts(*day).into_iter().map(|(k, a)| ((*day, k), a)))
+            .collect()
+    }
+
+    /// The segment with its facts re-keyed: `from[i]` is the index of the new dimension `i`
+    /// among the current ones, `None` for one they lack. Strings no fact uses any more go.
+    fn rekey(&self, from: &[Option<usize>]) -> Self {
+        let mut labels = self.labels.clone();
+        let not_applicable = labels.intern(NOT_APPLICABLE);
+        let days: BTreeMap<Date, DayFacts> = self
+            .days
+            .iter()
+            .map(|(day, facts)| (*day, facts.rekey(from, not_applicable)))
+            .collect();
+        let mut segment = Self {
+            labels: Labels::default(),
+            days: BTreeMap::new(),
+            finalized: self.finalized,
+            reshaped: self.reshaped || from.contains(&None),
+            results_applied: self.results_applied,
+            last_result_at: self.last_result_at,
+        };
+        let mut map = vec![u32::MAX; labels.len()];
+        for (day, mut facts) in days {
+            intern_into(&labels, &mut segment.labels, &mut map, &facts);
+            facts.remap(&map);
+            segment.days.insert(day, facts);
+        }
+        segment
+    }
+}
+
+/// Interns into `to` every string of `from` that `facts` use, recording `map[old] = new`.
+fn intern_into(from: &Labels, to: &mut Labels, map: &mut [u32], facts: &DayFacts) {
+    for &id in facts.keys() {
+        if let Some(slot) = map.get_mut(id as usize) {
+            if *slot == u32::MAX {
+                *slot = to.intern(from.name(id));
+            }
         }
     }
 }
@@ -307,6 +148,11 @@ pub struct ApplyReport {
     pub days_replaced: usize,
     /// Figures of days already stored that the result changed.
     pub restatements: Vec<Restatement>,
+    /// The result's period reached outside the month its query asked for: only the days inside
+    /// were applied.
+    pub reached_outside: bool,
+    /// Facts of days outside the asked period, left out.
+    pub facts_outside: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,77 +168,160 @@ pub struct Restatement {
 pub struct Ledger {
     /// Column names of the optional dimensions every fact carries (`TRAFFIC_TYPE`, …).
     pub dimensions: Vec<String>,
-    /// The strings behind the label ids of every target's facts.
-    pub labels: Labels,
-    pub targets: BTreeMap<String, TargetLedger>,
+    pub segments: BTreeMap<SegmentKey, Arc<Segment>>,
 }
 
 impl Ledger {
-    /// Replaces the covered days of `target` with the result's facts. Months keep their final flag
-    /// once set: `volumeFinalized: true` means the figures will not change again.
-    pub fn apply(&mut self, target: &str, mut usage: Usage) -> ApplyReport {
+    pub fn new(dimensions: Vec<String>) -> Self {
+        Self {
+            dimensions,
+            segments: BTreeMap::new(),
+        }
+    }
+
+    pub fn segment(&self, key: &SegmentKey) -> Option<&Arc<Segment>> {
+        self.segments.get(key)
+    }
+
+    /// Applies a result of the query for `key`'s month that asked for `asked`: the days of its
+    /// period within `asked` and the month are replaced; facts outside are left out and
+    /// reported, so a body that reaches into another month cannot wipe it.
+    pub fn apply(
+        &mut self,
+        key: &SegmentKey,
+        asked: DayRange,
+        mut usage: Usage,
+        at: OffsetDateTime,
+    ) -> ApplyReport {
         self.adopt(&mut usage);
-        let ledger = self.targets.entry(target.to_owned()).or_default();
-        let mut report = ApplyReport::default();
-        if let Some(covered) = usage.covered {
-            for month in covered.days().map(YearMonth::of) {
-                ledger.reshaped.remove(&month);
+        let month = DayRange {
+            since: key.month.first_day(),
+            until: key.month.end_exclusive(),
+        };
+        let allowed = intersect(asked, month);
+        let covered = usage.covered.map(|c| intersect(c, allowed));
+        let mut report = ApplyReport {
+            reached_outside: usage
+                .covered
+                .is_some_and(|c| c.since < allowed.since || c.until > allowed.until),
+            ..ApplyReport::default()
+        };
+        let inside = |day: &Date| covered.is_some_and(|c| c.contains(*day));
+        usage.days.retain(|day, facts| {
+            let keep = inside(day);
+            if !keep {
+                report.facts_outside += facts.len();
             }
-            for day in covered.days() {
-                let new = usage.days.remove(&day).unwrap_or_default();
-                let old = ledger.days.remove(&day);
-                let was_final = ledger.month_final(YearMonth::of(day));
-                report.restatements.extend(restatements(
-                    &self.labels,
-                    day,
-                    old.as_deref(),
-                    &new,
-                    was_final,
-                ));
-                // The old facts go before the next day's are looked at, so at most one day is
-                // held twice.
-                drop(old);
-                if !new.is_empty() {
-                    ledger.days.insert(day, Arc::new(new));
+            keep
+        });
+        report.reached_outside |= report.facts_outside > 0;
+        let finalized = usage
+            .periods
+            .iter()
+            .any(|(m, done)| *m == key.month && *done);
+        let mut segment = Segment {
+            labels: usage.labels,
+            days: usage.days,
+            finalized,
+            last_result_at: Some(at),
+            results_applied: 1,
+            reshaped: false,
+        };
+        if let Some(old) = self.segments.remove(key) {
+            segment.finalized |= old.finalized;
+            segment.results_applied += old.results_applied;
+            segment.reshaped = old.reshaped && covered.is_none_or(|c| c.is_empty());
+            let mut map = vec![u32::MAX; old.labels.len()];
+            for (day, facts) in &old.days {
+                if inside(day) {
+                    report.restatements.extend(restatements(
+                        *day,
+                        (&old.labels, facts),
+                        (&segment.labels, segment.days.get(day)),
+                        old.finalized,
+                    ));
+                } else {
+                    let mut kept = facts.clone();
+                    intern_into(&old.labels, &mut segment.labels, &mut map, &kept);
+                    kept.remap(&map);
+                    segment.days.insert(*day, kept);
                 }
-                report.days_replaced += 1;
             }
         }
-        for (month, finalized) in usage.periods {
-            let flag = ledger.months.entry(month).or_insert(false);
-            *flag |= finalized;
-        }
-        ledger.results_applied += 1;
+        segment.days.retain(|_, facts| !facts.is_empty());
+        report.days_replaced = covered.map_or(0, |c| c.days().count());
+        self.segments.insert(key.clone(), Arc::new(segment));
         report
     }
 
-    /// Puts back a target as the state file had it: every day of `usage`, and the months and
-    /// counter of `restored` (whose days are ignored).
-    pub fn restore(&mut self, target: &str, mut usage: Usage, restored: TargetLedger) {
-        self.adopt(&mut usage);
-        let ledger = self.targets.entry(target.to_owned()).or_default();
-        ledger
-            .days
-            .extend(usage.days.into_iter().map(|(day, f)| (day, Arc::new(f))));
-        ledger.months = restored.months;
-        ledger.reshaped = restored.reshaped;
-        ledger.results_applied = restored.results_applied;
+    /// Puts back a segment as a state file had it, its facts carrying `dimensions`; re-keyed to
+    /// this ledger's dimensions when they differ. Returns whether it was re-keyed.
+    pub fn restore(&mut self, key: SegmentKey, segment: Segment, dimensions: &[String]) -> bool {
+        let from = self.positions(dimensions);
+        let same = dimensions == self.dimensions.as_slice();
+        let segment = if same { segment } else { segment.rekey(&from) };
+        self.segments.insert(key, Arc::new(segment));
+        !same
     }
 
-    /// Points a result's label ids at this ledger's labels and gives its facts this ledger's
-    /// dimension count (a result always has it; facts restored from an edited file may not).
-    fn adopt(&mut self, usage: &mut Usage) {
-        let map: Vec<u32> = usage
-            .labels
-            .names()
-            .map(|name| self.labels.intern(name))
+    /// Re-keys every fact to `dimensions`, for a config whose dimensions changed since the state
+    /// was saved: values of dropped dimensions are summed away, added ones read `N/A` until the
+    /// month is fetched again, which [`Segment::reshaped`] asks for, final months included.
+    /// Returns the segments that changed.
+    pub fn reshape(&mut self, dimensions: &[String]) -> Vec<SegmentKey> {
+        if self.dimensions == dimensions {
+            return Vec::new();
+        }
+        let old = std::mem::replace(&mut self.dimensions, dimensions.to_vec());
+        let from: Vec<Option<usize>> = dimensions
+            .iter()
+            .map(|d| old.iter().position(|o| o == d))
             .collect();
-        let width = self.width();
-        let not_applicable = self.labels.intern(NOT_APPLICABLE);
+        for segment in self.segments.values_mut() {
+            *segment = Arc::new(segment.rekey(&from));
+        }
+        self.segments.keys().cloned().collect()
+    }
+
+    /// Drops the months Infobip no longer holds, so the ledger stays bounded. Returns them.
+    pub fn prune_before(&mut self, first_kept: Date) -> Vec<SegmentKey> {
+        let first = YearMonth::of(first_kept);
+        let gone: Vec<SegmentKey> = self
+            .segments
+            .keys()
+            .filter(|k| k.month < first)
+            .cloned()
+            .collect();
+        for key in &gone {
+            self.segments.remove(key);
+        }
+        gone
+    }
+
+    /// A target's facts of one day, as strings.
+    pub fn facts(&self, target: &str, day: Date) -> BTreeMap<FactKey, Amount> {
+        self.segments
+            .get(&SegmentKey::new(target, YearMonth::of(day)))
+            .map(|s| s.facts(day))
+            .unwrap_or_default()
+    }
+
+    /// Where each of this ledger's dimensions sits among `dimensions`.
+    fn positions(&self, dimensions: &[String]) -> Vec<Option<usize>> {
+        self.dimensions
+            .iter()
+            .map(|d| dimensions.iter().position(|o| o == d))
+            .collect()
+    }
+
+    /// Gives a result's facts this ledger's dimension count (a decoded result always has it;
+    /// facts built by hand may not): missing dimensions read `N/A`.
+    fn adopt(&self, usage: &mut Usage) {
+        let width = FIRST_DIMENSION + self.dimensions.len();
+        let not_applicable = usage.labels.intern(NOT_APPLICABLE);
         for facts in usage.days.values_mut() {
-            facts.remap(&map);
-            if facts.width != width && !facts.is_empty() {
-                let have = facts.width - FIRST_DIMENSION;
+            if facts.width() != width && !facts.is_empty() {
+                let have = facts.width() - FIRST_DIMENSION;
                 let from: Vec<Option<usize>> = (0..self.dimensions.len())
                     .map(|i| (i < have).then_some(i))
                     .collect();
@@ -400,163 +329,65 @@ impl Ledger {
             }
         }
     }
-
-    /// Label ids per fact.
-    fn width(&self) -> usize {
-        FIRST_DIMENSION + self.dimensions.len()
-    }
-
-    /// Drops what Infobip no longer holds, so the ledger stays bounded. Returns whether a day
-    /// was dropped.
-    pub fn prune_before(&mut self, first_kept: Date) -> bool {
-        let mut dropped = false;
-        for ledger in self.targets.values_mut() {
-            let kept = ledger.days.split_off(&first_kept);
-            dropped |= !ledger.days.is_empty();
-            ledger.days = kept;
-            let first_month = YearMonth::of(first_kept);
-            ledger.months = ledger.months.split_off(&first_month);
-            ledger.reshaped = ledger.reshaped.split_off(&first_month);
-        }
-        if dropped {
-            self.compact_labels();
-        }
-        dropped
-    }
-
-    /// A target's facts of one day, as strings.
-    pub fn facts(&self, target: &str, day: Date) -> BTreeMap<FactKey, Amount> {
-        self.targets
-            .get(target)
-            .and_then(|t| t.days.get(&day))
-            .map(|facts| facts.resolve(&self.labels))
-            .unwrap_or_default()
-    }
-
-    /// Every fact of every target, as strings, with the months and counters: what two ledgers
-    /// must share to be equal.
-    fn resolved(&self) -> impl Iterator<Item = ResolvedTarget<'_>> {
-        self.targets.iter().map(|(name, t)| {
-            let days = t
-                .days
-                .iter()
-                .map(|(day, facts)| (*day, facts.resolve(&self.labels)))
-                .collect();
-            (
-                name.as_str(),
-                &t.months,
-                &t.reshaped,
-                t.results_applied,
-                days,
-            )
-        })
-    }
-
-    /// Forgets the strings no fact uses any more (accounts gone from the retention window,
-    /// dimensions dropped), renumbering the ids.
-    fn compact_labels(&mut self) {
-        let mut used = vec![false; self.labels.len()];
-        let all_facts = || self.targets.values().flat_map(|t| t.days.values());
-        for facts in all_facts() {
-            for &id in facts.ids() {
-                if let Some(u) = used.get_mut(id as usize) {
-                    *u = true;
-                }
-            }
-        }
-        if used.iter().all(|u| *u) {
-            return;
-        }
-        let mut fresh = Labels::default();
-        let map: Vec<u32> = used
-            .iter()
-            .enumerate()
-            .map(|(id, &u)| {
-                let id = u32::try_from(id).unwrap_or(u32::MAX);
-                if u {
-                    fresh.intern(self.labels.name(id))
-                } else {
-                    u32::MAX
-                }
-            })
-            .collect();
-        for t in self.targets.values_mut() {
-            for facts in t.days.values_mut() {
-                Arc::make_mut(facts).remap(&map);
-            }
-        }
-        self.labels = fresh;
-    }
 }
 
-type ResolvedTarget<'a> = (
-    &'a str,
-    &'a BTreeMap<YearMonth, bool>,
-    &'a BTreeSet<YearMonth>,
-    u64,
-    BTreeMap<Date, BTreeMap<FactKey, Amount>>,
-);
-
-/// Equal when they hold the same facts, whatever ids their labels got.
+/// Equal when they hold the same facts and months, whatever ids their labels got.
 impl PartialEq for Ledger {
     fn eq(&self, other: &Self) -> bool {
         self.dimensions == other.dimensions
-            && self.targets.len() == other.targets.len()
-            && self.resolved().eq(other.resolved())
+            && self.segments.len() == other.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|((ka, a), (kb, b))| ka == kb && **a == **b)
     }
 }
 
-impl Ledger {
-    /// Re-keys every fact to `dimensions`, for a config whose dimensions changed since the state
-    /// was saved: values of dropped dimensions are summed away, added ones read `N/A` until the
-    /// days are fetched again, which [`TargetLedger::reshaped`] asks for, final months included.
-    /// Returns whether anything changed.
-    pub fn reshape(&mut self, dimensions: &[String]) -> bool {
-        if self.dimensions == dimensions {
-            return false;
-        }
-        let from: Vec<Option<usize>> = dimensions
-            .iter()
-            .map(|d| self.dimensions.iter().position(|old| old == d))
-            .collect();
-        let not_applicable = self.labels.intern(NOT_APPLICABLE);
-        let added = from.contains(&None);
-        for tl in self.targets.values_mut() {
-            for facts in tl.days.values_mut() {
-                *facts = Arc::new(facts.rekey(&from, not_applicable));
-            }
-            if added {
-                let stored = tl.days.keys().map(|day| YearMonth::of(*day));
-                tl.reshaped.extend(stored.chain(tl.months.keys().copied()));
-            }
-        }
-        self.dimensions = dimensions.to_vec();
-        self.compact_labels();
-        true
+/// Equal when they say the same, whatever ids their labels got.
+impl PartialEq for Segment {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.finalized,
+            self.reshaped,
+            self.results_applied,
+            self.last_result_at,
+        ) == (
+            other.finalized,
+            other.reshaped,
+            other.results_applied,
+            other.last_result_at,
+        ) && self.all_facts() == other.all_facts()
+    }
+}
+
+/// The days both ranges hold (an empty range when none).
+fn intersect(a: DayRange, b: DayRange) -> DayRange {
+    let since = a.since.max(b.since);
+    DayRange {
+        since,
+        until: a.until.min(b.until).max(since),
     }
 }
 
 /// Per-currency day totals that moved. Only stored days count: a first fetch is no restatement.
 fn restatements(
-    labels: &Labels,
     day: Date,
-    old: Option<&DayFacts>,
-    new: &DayFacts,
+    (old_labels, old): (&Labels, &DayFacts),
+    (new_labels, new): (&Labels, Option<&DayFacts>),
     was_final: bool,
 ) -> Vec<Restatement> {
-    let Some(old) = old else {
-        return Vec::new();
-    };
-    let totals = |facts: &DayFacts| {
-        let mut sums: BTreeMap<&str, Decimal> = BTreeMap::new();
-        for (ids, amount) in facts.iter() {
-            *sums.entry(labels.name(ids[CURRENCY])).or_default() += amount.cost;
+    let totals = |labels: &Labels, facts: Option<&DayFacts>| {
+        let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+        for (ids, amount) in facts.into_iter().flat_map(DayFacts::iter) {
+            *sums
+                .entry(labels.name(ids[CURRENCY]).to_owned())
+                .or_default() += amount.cost;
         }
         sums
     };
-    let (old, new) = (totals(old), totals(new));
-    let currencies: std::collections::BTreeSet<&str> =
-        old.keys().chain(new.keys()).copied().collect();
+    let (old, new) = (totals(old_labels, Some(old)), totals(new_labels, new));
+    let currencies: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     currencies
         .into_iter()
         .filter_map(|currency| {
@@ -564,7 +395,7 @@ fn restatements(
             let after = new.get(currency).copied().unwrap_or_default();
             (before != after).then(|| Restatement {
                 day,
-                currency: currency.to_owned(),
+                currency: currency.clone(),
                 old: before,
                 new: after,
                 was_final,
@@ -576,7 +407,7 @@ fn restatements(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use time::macros::date;
+    use time::macros::{date, datetime};
 
     pub(crate) fn key(account: &str, category: &str, currency: &str) -> FactKey {
         FactKey {
@@ -608,16 +439,29 @@ pub(crate) mod tests {
         until: date!(2026 - 11 - 04),
     };
 
+    pub(crate) const AT: OffsetDateTime = datetime!(2026-11-03 10:00 UTC);
+
+    pub(crate) fn eu_nov() -> SegmentKey {
+        SegmentKey::new("eu", YearMonth::of(NOV.since))
+    }
+
+    /// Applies a result of a query that asked for the covered days.
+    pub(crate) fn apply(ledger: &mut Ledger, usage: Usage) -> ApplyReport {
+        let covered = usage.covered.unwrap();
+        let key = SegmentKey::new("eu", YearMonth::of(covered.since));
+        ledger.apply(&key, covered, usage, AT)
+    }
+
     #[test]
     fn a_changed_final_day_is_flagged_as_such() {
         let mut ledger = Ledger::default();
         let d1 = date!(2026 - 11 - 01);
-        ledger.apply(
-            "eu",
+        apply(
+            &mut ledger,
             usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.10")], true),
         );
-        let report = ledger.apply(
-            "eu",
+        let report = apply(
+            &mut ledger,
             usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.20")], true),
         );
         assert_eq!(report.restatements.len(), 1);
@@ -634,8 +478,8 @@ pub(crate) mod tests {
         let mut ledger = Ledger::default();
         let d1 = date!(2026 - 11 - 01);
         let d2 = date!(2026 - 11 - 02);
-        ledger.apply(
-            "eu",
+        apply(
+            &mut ledger,
             usage(
                 NOV,
                 &[
@@ -645,17 +489,16 @@ pub(crate) mod tests {
                 false,
             ),
         );
-        let report = ledger.apply(
-            "eu",
+        let report = apply(
+            &mut ledger,
             usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1.15")], false),
         );
-        let tl = &ledger.targets["eu"];
         assert_eq!(
             ledger.facts("eu", d1)[&key("A", "SMS", "EUR")].cost,
             "1.15".parse().unwrap()
         );
         assert!(
-            !tl.days.contains_key(&d2),
+            !ledger.segments[&eu_nov()].days.contains_key(&d2),
             "a covered day without rows is emptied"
         );
         assert_eq!(report.restatements.len(), 2);
@@ -663,25 +506,96 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn reshape_follows_a_changed_dimension_list() {
-        let mut ledger = Ledger {
-            dimensions: vec!["TRAFFIC_TYPE".into()],
-            ..Ledger::default()
+    fn a_result_reaching_into_another_month_changes_only_its_own() {
+        let mut ledger = Ledger::default();
+        let oct31 = date!(2026 - 10 - 31);
+        let oct = DayRange {
+            since: date!(2026 - 10 - 01),
+            until: date!(2026 - 11 - 01),
         };
+        apply(
+            &mut ledger,
+            usage(oct, &[(oct31, key("A", "SMS", "EUR"), "5")], true),
+        );
+        let wide = DayRange {
+            since: oct31,
+            until: NOV.until,
+        };
+        let d1 = date!(2026 - 11 - 01);
+        let body = usage(
+            wide,
+            &[
+                (oct31, key("A", "SMS", "EUR"), "9"),
+                (d1, key("A", "SMS", "EUR"), "1"),
+            ],
+            false,
+        );
+        let report = ledger.apply(&eu_nov(), NOV, body, AT);
+        assert!(report.reached_outside);
+        assert_eq!(report.facts_outside, 1);
+        assert_eq!(
+            ledger.facts("eu", oct31)[&key("A", "SMS", "EUR")].cost,
+            Decimal::from(5),
+            "October untouched"
+        );
+        assert_eq!(ledger.facts("eu", d1).len(), 1);
+    }
+
+    #[test]
+    fn days_outside_the_covered_period_are_kept() {
+        let mut ledger = Ledger::default();
+        let (d1, d3) = (date!(2026 - 11 - 01), date!(2026 - 11 - 03));
+        apply(
+            &mut ledger,
+            usage(
+                NOV,
+                &[
+                    (d1, key("A", "SMS", "EUR"), "1"),
+                    (d3, key("B", "SMS", "USD"), "3"),
+                ],
+                false,
+            ),
+        );
+        let only_d1 = DayRange {
+            since: d1,
+            until: date!(2026 - 11 - 02),
+        };
+        ledger.apply(
+            &eu_nov(),
+            NOV,
+            usage(only_d1, &[(d1, key("C", "MMS", "EUR"), "2")], false),
+            AT,
+        );
+        assert_eq!(
+            ledger.facts("eu", d1).keys().collect::<Vec<_>>(),
+            [&key("C", "MMS", "EUR")]
+        );
+        assert_eq!(
+            ledger.facts("eu", d3)[&key("B", "SMS", "USD")].cost,
+            Decimal::from(3)
+        );
+    }
+
+    #[test]
+    fn reshape_follows_a_changed_dimension_list() {
+        let mut ledger = Ledger::new(vec!["TRAFFIC_TYPE".into()]);
         let d1 = date!(2026 - 11 - 01);
         let mut a = key("A", "SMS", "EUR");
         a.dimensions = vec!["A2P".into()];
         let mut b = a.clone();
         b.dimensions = vec!["P2P".into()];
-        ledger.apply("eu", usage(NOV, &[(d1, a, "1"), (d1, b, "2")], false));
-        ledger.reshape(&["COUNTRY_CODE".into()]);
+        apply(
+            &mut ledger,
+            usage(NOV, &[(d1, a, "1"), (d1, b, "2")], false),
+        );
+        assert_eq!(ledger.reshape(&["COUNTRY_CODE".into()]), [eu_nov()]);
         let facts = ledger.facts("eu", d1);
         assert_eq!(facts.len(), 1);
         let (k, amount) = facts.iter().next().unwrap();
         assert_eq!(k.dimensions, ["N/A"]);
         assert_eq!(amount.cost, Decimal::from(3));
         assert_eq!(
-            ledger.labels.id("A2P"),
+            ledger.segments[&eu_nov()].labels.id("A2P"),
             None,
             "values of a dropped dimension are forgotten"
         );
@@ -689,24 +603,24 @@ pub(crate) mod tests {
 
     #[test]
     fn a_final_month_is_wanted_again_only_after_a_dimension_is_added() {
-        let mut ledger = Ledger {
-            dimensions: vec!["TRAFFIC_TYPE".into()],
-            ..Ledger::default()
-        };
+        let mut ledger = Ledger::new(vec!["TRAFFIC_TYPE".into()]);
         let d1 = date!(2026 - 11 - 01);
-        let nov = YearMonth::of(d1);
-        ledger.apply("eu", usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1")], true));
-        assert!(!ledger.targets["eu"].wants(nov), "final");
-        ledger.reshape(&[]);
-        assert!(
-            !ledger.targets["eu"].wants(nov),
-            "a dropped dimension is summed away"
+        apply(
+            &mut ledger,
+            usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1")], true),
         );
+        let wants = |l: &Ledger| l.segments[&eu_nov()].wants();
+        assert!(!wants(&ledger), "final");
+        ledger.reshape(&[]);
+        assert!(!wants(&ledger), "a dropped dimension is summed away");
         ledger.reshape(&["COUNTRY_CODE".into()]);
-        assert!(ledger.targets["eu"].wants(nov), "country codes are missing");
-        assert_eq!(ledger.targets["eu"].status_of(nov), Status::Final);
-        ledger.apply("eu", usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1")], true));
-        assert!(!ledger.targets["eu"].wants(nov), "fetched again");
+        assert!(wants(&ledger), "country codes are missing");
+        assert_eq!(ledger.segments[&eu_nov()].status(), Status::Final);
+        apply(
+            &mut ledger,
+            usage(NOV, &[(d1, key("A", "SMS", "EUR"), "1")], true),
+        );
+        assert!(!wants(&ledger), "fetched again");
     }
 
     #[test]
@@ -714,49 +628,42 @@ pub(crate) mod tests {
         let d1 = date!(2026 - 11 - 01);
         let (a, b) = (key("A", "SMS", "EUR"), key("B", "MMS", "USD"));
         let mut one = Ledger::default();
-        one.apply("eu", usage(NOV, &[(d1, a.clone(), "1")], false));
-        one.apply("eu", usage(NOV, &[(d1, b.clone(), "2")], false));
+        apply(&mut one, usage(NOV, &[(d1, a.clone(), "1")], false));
+        apply(&mut one, usage(NOV, &[(d1, b.clone(), "2")], false));
         let mut two = Ledger::default();
-        for _ in 0..2 {
-            two.apply("eu", usage(NOV, &[(d1, b.clone(), "2")], false));
-        }
-        assert_ne!(one.labels.id("B"), two.labels.id("B"));
+        apply(
+            &mut two,
+            usage(NOV, &[(d1, a, "1"), (d1, b.clone(), "2")], false),
+        );
+        apply(&mut two, usage(NOV, &[(d1, b.clone(), "2")], false));
         assert_eq!(one, two);
         assert_eq!(one.facts("eu", d1).keys().collect::<Vec<_>>(), [&b]);
     }
 
     #[test]
     fn facts_of_another_width_read_na_for_missing_dimensions() {
-        let mut ledger = Ledger {
-            dimensions: vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()],
-            ..Ledger::default()
-        };
+        let mut ledger = Ledger::new(vec!["TRAFFIC_TYPE".into(), "COUNTRY_CODE".into()]);
         let d1 = date!(2026 - 11 - 01);
         let mut a = key("A", "SMS", "EUR");
         a.dimensions = vec!["A2P".into()];
-        ledger.restore(
-            "eu",
-            usage(NOV, &[(d1, a, "1")], false),
-            TargetLedger::default(),
-        );
+        apply(&mut ledger, usage(NOV, &[(d1, a, "1")], false));
         let facts = ledger.facts("eu", d1);
         let (k, _) = facts.iter().next().unwrap();
         assert_eq!(k.dimensions, ["A2P", "N/A"]);
     }
 
     #[test]
-    fn prune_drops_days_out_of_retention() {
+    fn prune_drops_months_out_of_retention() {
         let mut ledger = Ledger::default();
-        ledger.apply(
-            "eu",
+        apply(
+            &mut ledger,
             usage(
                 NOV,
                 &[(date!(2026 - 11 - 01), key("A", "SMS", "EUR"), "1")],
                 false,
             ),
         );
-        ledger.prune_before(date!(2026 - 12 - 01));
-        assert!(ledger.targets["eu"].days.is_empty());
-        assert!(ledger.targets["eu"].months.is_empty());
+        assert_eq!(ledger.prune_before(date!(2026 - 12 - 01)), [eu_nov()]);
+        assert!(ledger.segments.is_empty());
     }
 }

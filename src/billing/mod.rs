@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod calendar;
+pub mod facts;
 pub mod labels;
 pub mod ledger;
 pub mod snapshot;

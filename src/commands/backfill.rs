@@ -10,7 +10,6 @@
 //! day's end. Today is left out: it is incomplete, and the running exporter serves it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +20,11 @@ use time::Date;
 use tokio_util::sync::CancellationToken;
 
 use crate::billing::calendar::{Clock, DayRange, YearMonth, retention_months, retention_start};
-use crate::billing::ledger::Ledger;
-use crate::billing::snapshot::{CostSeries, Snapshot, View};
+use crate::billing::ledger::{Ledger, SegmentKey};
+use crate::billing::snapshot::{CostSeries, Kind, Snapshot, View};
 use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
 use crate::daemon::scheduler::AGGREGATE_BY;
-use crate::export::exposition::{self, Family};
+use crate::export::exposition;
 use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, QueryBillingUsageApiRequest,
 };
@@ -67,8 +66,6 @@ pub enum BackfillError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the exposition does not line up with its series")]
-    Encode,
     #[error("a query task stopped unexpectedly: {0}")]
     Task(String),
 }
@@ -80,7 +77,7 @@ impl BackfillError {
             BackfillError::Decode { source, .. } => source.reason(),
             BackfillError::Failed { .. } => "failed_result",
             BackfillError::Write { .. } => "write",
-            BackfillError::Encode | BackfillError::Task(_) => "internal",
+            BackfillError::Task(_) => "internal",
         }
     }
 }
@@ -157,28 +154,26 @@ pub async fn run(
                 .run(&client, request, timeout, &shutdown, &show)
                 .await;
             bar.inc(1);
-            (month, body)
+            (month, range, body)
         });
     }
-    let mut ledger = Ledger {
-        dimensions: dimensions.iter().map(|d| d.as_str().to_owned()).collect(),
-        ..Ledger::default()
-    };
+    let mut ledger = Ledger::new(dimensions.iter().map(|d| d.as_str().to_owned()).collect());
     let mut bodies = Vec::new();
     while let Some(joined) = queries.join_next().await {
-        let (month, body) = joined.map_err(|e| BackfillError::Task(e.to_string()))?;
+        let (month, range, body) = joined.map_err(|e| BackfillError::Task(e.to_string()))?;
         let body = body.map_err(|source| BackfillError::Month { month, source })?;
-        bodies.push((month, body));
+        bodies.push((month, range, body));
     }
     bar.finish_and_clear();
     // Oldest first, as the daemon would have applied them.
-    bodies.sort_by_key(|(m, _)| *m);
-    for (month, body) in bodies {
+    bodies.sort_by_key(|(m, _, _)| *m);
+    for (month, range, body) in bodies {
         let decoded = result::decode(&body, &dimensions)
             .map_err(|source| BackfillError::Decode { month, source })?;
         match decoded.outcome {
             Outcome::Success(usage) => {
-                ledger.apply(&target.name, usage);
+                let key = SegmentKey::new(&target.name, month);
+                ledger.apply(&key, range, usage, clock.now());
             }
             Outcome::Failed { message } => return Err(BackfillError::Failed { month, message }),
         }
@@ -187,7 +182,7 @@ pub async fn run(
         since: retention_start(today),
         until: today,
     };
-    let text = openmetrics(&ledger, today, days)?;
+    let text = openmetrics(&ledger, today, days);
     write_atomically(&args.out, &text)?;
     Ok(Summary {
         samples: text.lines().filter(|l| !l.starts_with('#')).count(),
@@ -221,27 +216,27 @@ pub fn end_of_day(day: Date) -> i64 {
 
 /// The ledger's complete days in `days` as OpenMetrics: cost and quantity per day, month-to-date
 /// cost at the end of each day, one family after the other, each series in time order.
-pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> Result<String, BackfillError> {
-    let snapshot = Snapshot::build(
-        ledger,
-        View {
-            today,
-            day_window: days,
-            // No roll-up: every series keeps its own labels for the whole history.
-            max_series: usize::MAX,
-            budgets: &[],
-        },
-    );
+pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> String {
+    let view = View {
+        today,
+        day_window: days,
+        // No roll-up: every series keeps its own labels for the whole history.
+        max_series: usize::MAX / 8,
+        budgets: Vec::new(),
+    };
+    let snapshot = Snapshot::build(ledger, &view, &[]);
     let iso = time::macros::format_description!("[year]-[month]-[day]");
     let day_of = |s: &CostSeries| Date::parse(&s.period, &iso).ok();
-    let stamped_days: Vec<(CostSeries, i64)> = snapshot
-        .days
-        .iter()
-        .filter_map(|s| day_of(s).map(|d| (s.clone(), end_of_day(d))))
-        .collect();
+    let stamped = |kind| -> Vec<(CostSeries, i64)> {
+        snapshot
+            .series(kind)
+            .filter_map(|s| day_of(s).map(|d| (s.clone(), end_of_day(d))))
+            .collect()
+    };
+    let mut stamped_days = stamped(Kind::Cost);
     // Month-to-date at each day's end: a running sum of the day costs per series and month.
     let mut by_day: BTreeMap<Date, Vec<&CostSeries>> = BTreeMap::new();
-    for s in &snapshot.days {
+    for (s, _) in &stamped_days {
         if let Some(day) = day_of(s) {
             by_day.entry(day).or_default().push(s);
         }
@@ -271,74 +266,14 @@ pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> Result<Strin
             )
         }));
     }
-    let stamped_quantities: Vec<(CostSeries, i64)> = snapshot
-        .quantities
-        .iter()
-        .filter_map(|s| day_of(s).map(|d| (s.clone(), end_of_day(d))))
-        .collect();
-    let export = Snapshot {
-        dimension_labels: snapshot.dimension_labels.clone(),
-        days: stamped_days.iter().map(|(s, _)| s.clone()).collect(),
-        months: months.iter().map(|(s, _)| s.clone()).collect(),
-        quantities: stamped_quantities.iter().map(|(s, _)| s.clone()).collect(),
-        ..Snapshot::default()
-    };
-    let stamps = |v: &[(CostSeries, i64)]| v.iter().map(|(_, t)| *t).collect::<Vec<_>>();
-    let timestamps: BTreeMap<String, Vec<i64>> = [
-        (
-            format!("{}_cost", exposition::PREFIX),
-            stamps(&stamped_days),
-        ),
-        (
-            format!("{}_month_cost", exposition::PREFIX),
-            stamps(&months),
-        ),
-        (
-            format!("{}_quantity", exposition::PREFIX),
-            stamps(&stamped_quantities),
-        ),
-    ]
-    .into_iter()
-    .collect();
+    let mut stamped_quantities = stamped(Kind::Quantity);
+    let dims = &snapshot.dimension_labels;
     let mut out = String::new();
-    for family in exposition::families(&export) {
-        let stamps = timestamps.get(&family.name).ok_or(BackfillError::Encode)?;
-        write_family(&mut out, &family, stamps)?;
-    }
+    exposition::encode_samples(&mut out, Kind::Cost, &mut stamped_days, dims);
+    exposition::encode_samples(&mut out, Kind::MonthCost, &mut months, dims);
+    exposition::encode_samples(&mut out, Kind::Quantity, &mut stamped_quantities, dims);
     out.push_str("# EOF\n");
-    Ok(out)
-}
-
-fn write_family(out: &mut String, family: &Family, stamps: &[i64]) -> Result<(), BackfillError> {
-    if family.points.len() != stamps.len() {
-        return Err(BackfillError::Encode);
-    }
-    let _ = writeln!(out, "# HELP {} {}", family.name, escape(family.help));
-    let _ = writeln!(out, "# TYPE {} gauge", family.name);
-    // Each series contiguous and in time order, as the OpenMetrics parser expects.
-    let mut order: Vec<usize> = (0..stamps.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (pa, pb) = (&family.points[a], &family.points[b]);
-        pa.labels.cmp(&pb.labels).then(stamps[a].cmp(&stamps[b]))
-    });
-    for i in order {
-        let (point, at) = (&family.points[i], stamps[i]);
-        let labels: Vec<String> = point
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-            .collect();
-        let value = point.value;
-        let _ = writeln!(out, "{}{{{}}} {value} {at}", family.name, labels.join(","));
-    }
-    Ok(())
-}
-
-/// OpenMetrics escaping of label values and HELP text.
-fn escape(v: &str) -> String {
-    v.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
+    out
 }
 
 /// Temp file, fsync, rename: a reader never sees half a file.
@@ -360,7 +295,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), BackfillError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::ledger::{Amount, FactKey, Usage};
+    use crate::billing::facts::{Amount, FactKey, Usage};
     use time::macros::date;
 
     #[test]
@@ -422,17 +357,13 @@ mod tests {
         );
         let (k2, v2) = fact("Beta", "5");
         facts.insert((a, k2), v2);
-        ledger.apply(
-            "eu",
-            Usage::from_facts(
-                Some(DayRange {
-                    since: a,
-                    until: date!(2026 - 11 - 03),
-                }),
-                vec![(YearMonth::of(a), false)],
-                facts,
-            ),
-        );
+        let covered = DayRange {
+            since: a,
+            until: date!(2026 - 11 - 03),
+        };
+        let usage = Usage::from_facts(Some(covered), vec![(YearMonth::of(a), false)], facts);
+        let key = SegmentKey::new("eu", YearMonth::of(a));
+        ledger.apply(&key, covered, usage, time::OffsetDateTime::UNIX_EPOCH);
         let text = openmetrics(
             &ledger,
             date!(2026 - 11 - 03),
@@ -440,8 +371,7 @@ mod tests {
                 since: date!(2026 - 09 - 01),
                 until: date!(2026 - 11 - 03),
             },
-        )
-        .unwrap();
+        );
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         let acme =
             r#"target="eu",account="Acme \"EU\"",category="SMS",channel="sms",currency="EUR""#;
@@ -462,7 +392,7 @@ mod tests {
             ),
             // No cost on the 2nd, still a month-to-date sample.
             format!(
-                r#"infobip_billing_month_cost{{{beta},month="2026-11",status="provisional"}} 5 {end_b}"#
+                r#"infobip_billing_month_cost{{{beta},month="2026-11",status="provisional"}} 5.0 {end_b}"#
             ),
         ] {
             assert!(samples.contains(&want.as_str()), "missing {want}\n{text}");

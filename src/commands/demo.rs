@@ -106,7 +106,8 @@ pub async fn start_with(
         callback,
         clock,
         shutdown,
-    )?;
+    )
+    .await?;
     Ok(Demo {
         exporter,
         simulator,

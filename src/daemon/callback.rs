@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header::CONTENT_LENGTH, header::CONTENT_
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
 
-use crate::daemon::Shared;
-use crate::daemon::scheduler::{QueryState, wall_now};
+use crate::billing::ledger::SegmentKey;
+use crate::daemon::pending::{QueryState, wall_now};
+use crate::daemon::shared::Shared;
 use crate::infobip::result::{DecodeError, Decoded, Outcome, StreamDecoder};
 
 /// How long a callback that beat the `201` waits for its `requestId` to be recorded (A27).
@@ -88,7 +89,7 @@ async fn handle(
         Err(Unusable::Decode(err)) => {
             if query.state == QueryState::Sent {
                 tracing::warn!(target = %target, month = %query.month, "unusable callback body, the query will be sent again: {err}");
-                mark(shared, token, QueryState::Failed);
+                mark(shared, token, QueryState::Failed).await;
             }
             return (StatusCode::BAD_REQUEST, err.reason());
         }
@@ -116,11 +117,21 @@ async fn handle(
             if superseded {
                 tracing::info!(target = %target, month = %query.month, "late result of an older query ignored: a newer one was already applied");
                 shared.metrics.result_superseded();
-                shared.persist_pending();
+                shared.persist_pending().await;
                 return (StatusCode::OK, "superseded");
             }
-            let report = shared.apply(target, usage);
+            let key = SegmentKey::new(target, query.month);
+            let applied = shared
+                .store
+                .apply(key, query.range, usage, wall_now())
+                .await;
+            shared.persist_pending().await;
             shared.query_settled();
+            let report = applied.report;
+            if report.reached_outside {
+                tracing::warn!(target = %target, month = %query.month, facts_left_out = report.facts_outside, "the result's period reaches outside the month its query asked for; only the days inside were applied");
+                shared.metrics.result_outside_period(target);
+            }
             for r in &report.restatements {
                 if r.was_final {
                     tracing::warn!(target = %target, day = %r.day, currency = %r.currency, old = %r.old, new = %r.new, "a day of a finalized month was restated");
@@ -142,7 +153,7 @@ async fn handle(
             shared.metrics.result_failed(target);
             // A query already failed or resent is being sent again anyway.
             if query.state == QueryState::Sent {
-                mark(shared, token, QueryState::Failed);
+                mark(shared, token, QueryState::Failed).await;
             }
             (StatusCode::OK, "failed_result")
         }
@@ -155,27 +166,43 @@ enum Unusable {
     Decode(DecodeError),
 }
 
-/// Decodes the body as it arrives, never holding more than one network frame of it, and stops
+/// Decodes the body as it arrives, on a blocking thread fed frame by frame (decoding is CPU work
+/// that must not hold an async worker), never holding more than a few frames of it, and stops
 /// reading once it passes `callback.max_body`.
 async fn read_streaming(shared: &Shared, mut body: Body) -> Result<Decoded, Unusable> {
-    let mut decoder = StreamDecoder::new(&shared.metric_model.dimensions);
+    let (frames, mut to_decode) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
+    let dimensions = shared.metric_model.dimensions.clone();
+    let decoding = tokio::task::spawn_blocking(move || {
+        let mut decoder = StreamDecoder::new(&dimensions);
+        while let Some(data) = to_decode.blocking_recv() {
+            decoder.feed(&data)?;
+        }
+        decoder.finish()
+    });
     let mut read = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| Unusable::Unreadable)?;
-        if let Some(data) = frame.data_ref() {
+        if let Ok(data) = frame.into_data() {
             read += data.len();
             if read > shared.callback_max_body {
                 return Err(Unusable::TooLarge);
             }
-            decoder.feed(data).map_err(Unusable::Decode)?;
+            // A closed channel means the decoder stopped at an error, which it returns below.
+            if frames.send(data).await.is_err() {
+                break;
+            }
         }
     }
-    decoder.finish().map_err(Unusable::Decode)
+    drop(frames);
+    decoding
+        .await
+        .map_err(|_| Unusable::Unreadable)?
+        .map_err(Unusable::Decode)
 }
 
-fn mark(shared: &Shared, token: &str, state: QueryState) {
+async fn mark(shared: &Shared, token: &str, state: QueryState) {
     shared.lock_pending().settle(token, state);
-    shared.persist_pending();
+    shared.persist_pending().await;
     shared.query_settled();
 }
 

@@ -11,8 +11,8 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::daemon::Shared;
 use crate::daemon::callback;
+use crate::daemon::shared::Shared;
 use crate::export::exposition::{self, Format};
 
 pub fn web_router(shared: Arc<Shared>) -> Router {
@@ -54,7 +54,7 @@ pub async fn serve(
 
 async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    match exposition::render(&shared.snapshot(), &shared.registry, format) {
+    match exposition::render(&shared.store.exposition(), &shared.registry, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(err) => {
             tracing::error!("encoding metrics failed: {err}");
@@ -65,7 +65,13 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 
 /// Ready once billing figures are there to serve.
 async fn ready(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str) {
-    if shared.snapshot().targets_with_data.is_empty() {
+    if shared
+        .store
+        .exposition()
+        .snapshot
+        .targets_with_data
+        .is_empty()
+    {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "waiting for the first billing result\n",

@@ -21,9 +21,8 @@ use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, S
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::billing::snapshot::Snapshot;
 use crate::config::{OtlpConfig, OtlpProtocol};
-use crate::export::exposition::{self, Family};
+use crate::export::exposition::{self, Exposition, Family};
 
 /// The instrumentation scope of every pushed metric.
 const SCOPE: &str = "infobip-billing-exporter";
@@ -49,12 +48,12 @@ impl OtlpError {
 }
 
 /// The families of one snapshot.
-type Built = (Arc<Snapshot>, Arc<Vec<Family>>);
+type Built = (Arc<Exposition>, Arc<Vec<Family>>);
 
 /// The families of the latest snapshot, computed once per snapshot rather than once per
 /// instrument callback.
 struct Cache {
-    snapshot: watch::Receiver<Arc<Snapshot>>,
+    snapshot: watch::Receiver<Arc<Exposition>>,
     built: Mutex<Option<Built>>,
 }
 
@@ -65,7 +64,7 @@ impl Cache {
         match &*built {
             Some((seen, families)) if Arc::ptr_eq(seen, &current) => Arc::clone(families),
             _ => {
-                let families = Arc::new(exposition::families(&current));
+                let families = Arc::new(exposition::families(&current.snapshot));
                 *built = Some((current, Arc::clone(&families)));
                 families
             }
@@ -89,7 +88,7 @@ impl std::fmt::Debug for Pusher {
 /// cardinality limit so that no series lands in its overflow bucket.
 pub fn start(
     config: &OtlpConfig,
-    snapshot: watch::Receiver<Arc<Snapshot>>,
+    snapshot: watch::Receiver<Arc<Exposition>>,
     max_series: usize,
 ) -> Result<Pusher, OtlpError> {
     let build_err = |source| OtlpError::Build {

@@ -50,6 +50,7 @@ pub struct SelfMetrics {
     restatements: Counter,
     state_writes: Family<Outcome, Counter>,
     series_rolled_up: Counter,
+    results_outside_period: Family<TargetLabel, Counter>,
 }
 
 impl Default for SelfMetrics {
@@ -67,6 +68,7 @@ impl Default for SelfMetrics {
             restatements: Counter::default(),
             state_writes: Family::default(),
             series_rolled_up: Counter::default(),
+            results_outside_period: Family::default(),
         }
     }
 }
@@ -133,13 +135,18 @@ impl SelfMetrics {
         );
         sub.register(
             "state_writes",
-            "Writes of the state file by outcome (ok, or why it failed: disk_full, read_only, …).",
+            "Writes of state files (segments, pending table) by outcome (ok, or why it failed: disk_full, read_only, …).",
             self.state_writes.clone(),
         );
         sub.register(
             "series_rolled_up",
             "Data series folded into an `other` label value because of the max_series cap.",
             self.series_rolled_up.clone(),
+        );
+        sub.register(
+            "results_outside_period",
+            "Results whose period reached outside the month their query asked for; only the days inside were applied.",
+            self.results_outside_period.clone(),
         );
         for target in targets {
             self.up.get_or_create(&target_label(target)).set(0);
@@ -173,6 +180,20 @@ impl SelfMetrics {
         self.in_flight
             .get_or_create(&target_label(target))
             .set(count);
+    }
+
+    /// The time of a target's last result as the state directory remembers it, after a restart.
+    pub fn restored_success(&self, target: &str, at_unix: f64) {
+        self.last_success
+            .get_or_create(&target_label(target))
+            .set(at_unix);
+    }
+
+    /// A result's period reached outside the month its query asked for.
+    pub fn result_outside_period(&self, target: &str) {
+        self.results_outside_period
+            .get_or_create(&target_label(target))
+            .inc();
     }
 
     pub fn result_applied(

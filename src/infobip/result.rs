@@ -21,8 +21,8 @@ use super::model::{
     parse_decimal, parse_instant,
 };
 use crate::billing::calendar::YearMonth;
+use crate::billing::facts::{Amount, DayFacts, FIRST_DIMENSION, Usage};
 use crate::billing::labels::{Labels, NOT_APPLICABLE, Tally};
-use crate::billing::ledger::{Amount, DayFacts, FIRST_DIMENSION, Usage};
 
 /// What a callback said.
 #[derive(Debug, Clone, PartialEq)]
@@ -727,7 +727,7 @@ impl<'a> RowCell<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::ledger::FactKey;
+    use crate::billing::facts::FactKey;
     use time::macros::date;
 
     const EXAMPLE_15_1: &str = r#"{

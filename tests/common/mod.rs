@@ -285,6 +285,7 @@ impl Harness {
             clock.clone(),
             shutdown.clone(),
         )
+        .await
         .unwrap();
         Self {
             simulator,
@@ -322,14 +323,14 @@ impl Harness {
 
     /// Waits until the exporter's monthly figures equal `expected`, failing after `WAIT`.
     pub async fn wait_for_months(&self, expected: &BTreeMap<CostKey, Decimal>) {
-        let mut snapshots = self.exporter.shared.subscribe_snapshot();
+        let mut snapshots = self.exporter.shared.store.subscribe();
         let reached = tokio::time::timeout(
             WAIT,
-            snapshots.wait_for(|s| &snapshot_months(s) == expected),
+            snapshots.wait_for(|s| &snapshot_months(&s.snapshot) == expected),
         )
         .await;
         if reached.is_err() {
-            let got = snapshot_months(&self.exporter.shared.snapshot());
+            let got = snapshot_months(&self.exporter.shared.store.exposition().snapshot);
             panic!(
                 "figures did not converge within {WAIT:?}: {} series expected, {} held, first difference {:?}; simulator {:?}",
                 expected.len(),
@@ -373,7 +374,7 @@ pub fn snapshot_months(
     s: &infobip_billing_exporter::billing::snapshot::Snapshot,
 ) -> BTreeMap<CostKey, Decimal> {
     let mut months = BTreeMap::new();
-    for c in &s.months {
+    for c in s.series(infobip_billing_exporter::billing::snapshot::Kind::MonthCost) {
         let key = (
             c.account.clone(),
             c.category.clone(),
@@ -543,11 +544,14 @@ pub async fn started_demo(
     )
     .await
     .unwrap();
-    let mut snapshots = demo.exporter.shared.subscribe_snapshot();
-    tokio::time::timeout(WAIT, snapshots.wait_for(|s| s.results_applied >= 3))
-        .await
-        .expect("three results within the wait")
-        .unwrap();
+    let mut snapshots = demo.exporter.shared.store.subscribe();
+    tokio::time::timeout(
+        WAIT,
+        snapshots.wait_for(|s| s.snapshot.results_applied >= 3),
+    )
+    .await
+    .expect("three results within the wait")
+    .unwrap();
     (demo, shutdown)
 }
 

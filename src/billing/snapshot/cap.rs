@@ -1,0 +1,187 @@
+//! The `max_series` cap of one data metric within one segment.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashSet};
+use rust_decimal::Decimal;
+
+use crate::billing::labels::Tally;
+use crate::billing::snapshot::names::Names;
+use crate::billing::snapshot::rows::{ACCOUNT_COL, CATEGORY_COL, CHANNEL_COL, Items, Layout, Rows};
+
+/// How many distinct series `source` has with the columns `give_up` rolled up, counted until
+/// there are more than `bound`: a metric of a million series costs as much to size as `bound`.
+pub(super) fn count_at_most(
+    source: &dyn Items,
+    give_up: &[usize],
+    bound: usize,
+    names: &Names,
+) -> usize {
+    let hasher = DefaultHashBuilder::default();
+    // Label sets are counted by 64-bit hash: a collision could only miscount by one.
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut rolled = Vec::new();
+    source.each(false, &mut |row, _, _| {
+        seen.insert(hasher.hash_one(roll_up(row, give_up, names.other, &mut rolled)));
+        seen.len() <= bound
+    });
+    seen.len()
+}
+
+/// One metric's series, at most `max` of them, in export order, and how many of its series
+/// were folded into `other`.
+///
+/// Labels are given up one at a time: the optional dimensions, last configured first, then
+/// `category`, `account` and `channel`. For the label being given up, series move to `other`
+/// smallest absolute value first (ties in label order), merging with series that already have
+/// `other` there, until the metric fits; only when every series has `other` for that label does
+/// the next label start. Values are summed, so totals per currency (and per target, period,
+/// status and unit, which are never rolled up) stay exact. When even that floor exceeds `max`
+/// the floor is exported and a warning logged.
+///
+/// Labels that must go for every series are found by counting, which stops once a count passes
+/// `max`; only the series left after them are built, and only what is exported is sorted.
+pub(super) fn cap(source: &dyn Items, max: usize, names: &Names) -> (Rows, u64) {
+    let layout = source.layout();
+    if count_at_most(source, &[], max, names) <= max {
+        let (rows, _) = summed(source, layout, None, names);
+        return (in_export_order(rows, None, names).0, 0);
+    }
+    let levels: Vec<usize> = (0..layout.dims)
+        .rev()
+        .map(|i| layout.dim_col(i))
+        .chain([CATEGORY_COL, ACCOUNT_COL, CHANNEL_COL])
+        .collect();
+    let partial =
+        (0..levels.len()).find(|&l| count_at_most(source, &levels[..=l], max, names) <= max);
+    let whole = &levels[..partial.unwrap_or(levels.len())];
+    let (mut rows, mut members) = summed(source, layout, Some(whole), names);
+    match partial {
+        Some(l) => (rows, members) = roll_up_smallest(rows, members, levels[l], max, names),
+        None => tracing::warn!(
+            series = rows.len(),
+            max_series = max,
+            "max_series is below what target, currency, period and unit alone need; exporting that floor"
+        ),
+    }
+    let (rows, members) = in_export_order(rows, Some(members), names);
+    let folded = members.iter().filter(|m| m.1).map(|m| m.0).sum();
+    (rows, folded)
+}
+
+/// `row` with the labels in the columns `give_up` set to `other`, in `out`.
+fn roll_up<'o>(row: &[u32], give_up: &[usize], other: u32, out: &'o mut Vec<u32>) -> &'o [u32] {
+    out.clear();
+    out.extend_from_slice(row);
+    for &col in give_up {
+        out[col] = other;
+    }
+    out
+}
+
+/// Per row: the input series it stands for, and whether any of them lost a label to `other`.
+type Members = Vec<(u64, bool)>;
+
+/// The source's series with the columns `give_up` rolled up, unordered. Members are counted
+/// only with `give_up`, even an empty one.
+fn summed(
+    source: &dyn Items,
+    layout: Layout,
+    give_up: Option<&[usize]>,
+    names: &Names,
+) -> (Rows, Members) {
+    let mut tally: Tally<(Decimal, u64, bool)> = Tally::new(layout.width());
+    let mut rolled = Vec::new();
+    source.each(give_up.is_some(), &mut |row, value, first| {
+        let out = roll_up(row, give_up.unwrap_or_default(), names.other, &mut rolled);
+        let e = tally.entry(out);
+        e.0 += value;
+        if give_up.is_some() && first {
+            e.1 += 1;
+            e.2 |= out != row;
+        }
+        true
+    });
+    into_rows(&tally, layout)
+}
+
+/// A tally of (value, members, rolled) per row as rows and their members.
+fn into_rows(tally: &Tally<(Decimal, u64, bool)>, layout: Layout) -> (Rows, Members) {
+    let mut rows = Rows::new(layout);
+    let mut members = Vec::with_capacity(tally.len());
+    for (row, (value, m, r)) in tally.iter() {
+        rows.push(row, *value);
+        members.push((*m, *r));
+    }
+    (rows, members)
+}
+
+/// The rows (and their members) sorted for export: the one sort, of what is exported.
+fn in_export_order(rows: Rows, members: Option<Members>, names: &Names) -> (Rows, Members) {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_unstable_by(|&a, &b| names.cmp_export(rows.layout, rows.row(a), rows.row(b)));
+    let mut sorted = Rows::new(rows.layout);
+    let mut kept = Vec::with_capacity(order.len());
+    for i in order {
+        sorted.push(rows.row(i), rows.values[i]);
+        if let Some(m) = &members {
+            kept.push(m[i]);
+        }
+    }
+    (sorted, kept)
+}
+
+/// The partial step of [`cap`]: series give up the label in `col` smallest first until at most
+/// `max` are left.
+///
+/// Each series given up lowers the count by at most one, so the `len - max` smallest always
+/// go: they are found by selection, not by sorting, and only the rest (at most `max`) is sorted
+/// to find where to stop.
+fn roll_up_smallest(
+    mut rows: Rows,
+    members: Members,
+    col: usize,
+    max: usize,
+    names: &Names,
+) -> (Rows, Members) {
+    let width = rows.layout.width();
+    let hasher = DefaultHashBuilder::default();
+    let smaller = |a: usize, b: usize| {
+        let (x, y) = (rows.values[a].abs(), rows.values[b].abs());
+        x.cmp(&y)
+            .then_with(|| names.cmp_rows(rows.row(a), rows.row(b)))
+    };
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let surely = rows.len().saturating_sub(max);
+    if surely > 0 && surely < order.len() {
+        order.select_nth_unstable_by(surely, |&a, &b| smaller(a, b));
+    }
+    order[surely..].sort_unstable_by(|&a, &b| smaller(a, b));
+    let mut seen: HashSet<u64> = rows.iter().map(|(r, _)| hasher.hash_one(r)).collect();
+    let mut rolled = vec![false; rows.len()];
+    let mut count = rows.len();
+    for (n, i) in order.into_iter().enumerate() {
+        if n >= surely && count <= max {
+            break;
+        }
+        let row = &mut rows.ids[i * width..][..width];
+        if row[col] == names.other {
+            continue;
+        }
+        row[col] = names.other;
+        rolled[i] = true;
+        // The series leaves its own labels; it adds a series only if that `other` is new.
+        count -= 1;
+        if seen.insert(hasher.hash_one(&*row)) {
+            count += 1;
+        }
+    }
+    let mut merged: Tally<(Decimal, u64, bool)> = Tally::new(width);
+    for (i, (row, value)) in rows.iter().enumerate() {
+        let e = merged.entry(row);
+        e.0 += *value;
+        e.1 += members[i].0;
+        e.2 |= members[i].1 || rolled[i];
+    }
+    into_rows(&merged, rows.layout)
+}
