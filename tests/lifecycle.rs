@@ -1,6 +1,7 @@
-//! The query lifecycle over time: restatements of provisional data, no re-asking for final
-//! months after a restart (unless a dimension was added), and state-write failures reported
-//! without stopping the exporter.
+//! The query lifecycle over time: restatements of provisional data, no query at all after a
+//! restart inside `interval` and none for final months after it (unless a dimension was added),
+//! the age of the figures kept across a restart, and state-write failures reported without
+//! stopping the exporter.
 
 mod common;
 
@@ -31,21 +32,78 @@ async fn provisional_changes_are_restatements_and_replace_the_figures() {
     h.stop().await;
 }
 
+/// The exporter's next-query time for the target, once its query loop has decided.
+async fn next_query_at(h: &Harness) -> Decimal {
+    for _ in 0..500 {
+        let samples = parse(&scrape(h.exporter.web_addr).await);
+        if let Some(s) = samples_named(
+            &samples,
+            "infobip_billing_exporter_next_query_timestamp_seconds",
+        )
+        .first()
+        {
+            return s.value;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the query loop never set its next query time");
+}
+
+/// The months the simulator delivered results for, by the period each result covers, once it
+/// has seen `n` deliveries answered (its record of one can lag the exporter's applying it).
+async fn delivered_months(h: &Harness, n: u64) -> std::collections::BTreeSet<String> {
+    for _ in 0..500 {
+        if h.simulator.stats().callbacks_delivered >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.simulator
+        .deliveries()
+        .iter()
+        .filter_map(|d| d.result()?.response)
+        .map(|r| r.requested_period.sent_since.date().to_string()[..7].to_owned())
+        .collect()
+}
+
 #[tokio::test]
-async fn a_restart_does_not_ask_again_for_final_months() {
+async fn a_restart_inside_interval_asks_nothing_and_after_it_only_the_open_month() {
     let h = Harness::start(SimulatorOptions::default(), |_| {}).await;
     let expected = h.simulator_month_totals();
     h.wait_for_months(&expected).await;
     assert_eq!(h.simulator.stats().queries_accepted, 3);
     let state = h.stop().await;
 
+    // Within the hour: the stored figures at once, and no query before the hour is up.
     let h = Harness::start_in(SimulatorOptions::default(), state, |_| {}).await;
-    let mut snapshots = h.exporter.shared.store.subscribe();
     assert_eq!(
-        snapshots.borrow().snapshot.results_applied,
+        h.exporter
+            .shared
+            .store
+            .exposition()
+            .snapshot
+            .results_applied,
         3,
         "restored at once"
     );
+    let next = next_query_at(&h).await;
+    let now = Decimal::from(time::OffsetDateTime::now_utc().unix_timestamp());
+    assert!(
+        next > now + Decimal::from(50 * 60),
+        "next query at {next}, now {now}"
+    );
+    assert_eq!(
+        h.simulator.stats().queries_accepted,
+        0,
+        "a restart costs no query"
+    );
+    h.assert_scrape_months(&expected).await;
+    let state = h.stop().await;
+
+    // With an interval shorter than the results' age, only November, the provisional month, is
+    // asked for: September and October are final.
+    let h = Harness::start_in(SimulatorOptions::default(), state, quick_cycles).await;
+    let mut snapshots = h.exporter.shared.store.subscribe();
     tokio::time::timeout(
         common::WAIT,
         snapshots.wait_for(|s| s.snapshot.results_applied >= 4),
@@ -54,8 +112,35 @@ async fn a_restart_does_not_ask_again_for_final_months() {
     .unwrap()
     .unwrap();
     h.assert_scrape_months(&expected).await;
-    // Only November, the provisional month, was asked for after the restart.
-    assert_eq!(h.simulator.stats().queries_accepted, 1);
+    assert_eq!(delivered_months(&h, 1).await, ["2026-11".to_owned()].into());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_with_infobip_down_still_shows_how_old_the_figures_are() {
+    let h = Harness::start(SimulatorOptions::default(), |_| {}).await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+    let samples = parse(&scrape(h.exporter.web_addr).await);
+    let last = "infobip_billing_exporter_last_success_timestamp_seconds";
+    let before = samples_named(&samples, last)[0].value;
+    let state = h.stop().await;
+
+    // Nothing listens where Infobip was.
+    let down = format!("http://127.0.0.1:{}", common::free_port());
+    let clock = common::november_clock();
+    let simulator = infobip_billing_exporter::simulator::Simulator::new(
+        SimulatorOptions::default(),
+        clock.clone(),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let h = Harness::start_against(&down, simulator, clock, shutdown, state, quick_cycles).await;
+    let samples = parse(&scrape(h.exporter.web_addr).await);
+    assert_eq!(
+        samples_named(&samples, last)[0].value,
+        before,
+        "restored, not reset"
+    );
+    assert!(!samples_named(&samples, "infobip_billing_month_cost").is_empty());
     h.stop().await;
 }
 
@@ -93,8 +178,13 @@ async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
     );
     let state = h.stop().await;
 
-    // Fetched once with the new dimension, final months are left alone again.
-    let h = Harness::start_in(SimulatorOptions::default(), state, by_traffic_type).await;
+    // Fetched once with the new dimension, final months are left alone again (and the short
+    // interval has the open month asked for).
+    let h = Harness::start_in(SimulatorOptions::default(), state, |c| {
+        by_traffic_type(c);
+        quick_cycles(c);
+    })
+    .await;
     let mut snapshots = h.exporter.shared.store.subscribe();
     tokio::time::timeout(
         common::WAIT,
@@ -103,7 +193,7 @@ async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(h.simulator.stats().queries_accepted, 1);
+    assert_eq!(delivered_months(&h, 1).await, ["2026-11".to_owned()].into());
     h.stop().await;
 }
 
@@ -133,9 +223,12 @@ async fn a_query_saves_the_pending_table_without_rewriting_the_ledger() {
     }
     assert_eq!(sent, 3, "the three months' queries are saved");
     let state = h.stop().await;
-    assert!(
-        !state.path().join("state.json").exists(),
-        "no result, so the ledger was never written, not even at shutdown"
+    let segments = std::fs::read_dir(state.path().join("segments"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        segments, 0,
+        "no result, so no segment was written, not even at shutdown"
     );
 }
 
@@ -143,8 +236,8 @@ async fn a_query_saves_the_pending_table_without_rewriting_the_ledger() {
 async fn a_failing_state_write_is_reported_and_serving_goes_on() {
     let h = Harness::start(SimulatorOptions::default(), quick_cycles).await;
     h.wait_for_months(&h.simulator_month_totals()).await;
-    // A directory where the temp file goes makes every write fail, even for root.
-    std::fs::create_dir(h.state.path().join("state.json.tmp")).unwrap();
+    // A directory where November's temp file goes makes its writes fail, even for root.
+    std::fs::create_dir(h.state.path().join("segments/sim.2026-11.seg.tmp")).unwrap();
     h.manual_clock.set(h.clock.now() + time::Duration::hours(6));
     let later = h.simulator_month_totals();
     h.wait_for_months(&later).await;

@@ -10,7 +10,7 @@ use crate::billing::calendar::{DayRange, YearMonth};
 use crate::billing::labels::{Labels, NOT_APPLICABLE, Tally, rows};
 
 /// Where each part of a fact's key sits in its row of label ids: account, account key,
-/// category, currency, unit, then the optional dimensions in [`crate::billing::ledger::Ledger::dimensions`] order.
+/// category, currency, unit, then the optional dimensions in the ledger's `dimensions` order.
 pub const ACCOUNT: usize = 0;
 pub const ACCOUNT_KEY: usize = 1;
 pub const CATEGORY: usize = 2;
@@ -27,7 +27,7 @@ pub struct FactKey {
     pub category: String,
     pub currency: String,
     pub unit: String,
-    /// Values of the optional dimensions, in [`crate::billing::ledger::Ledger::dimensions`] order; `N/A` stays `N/A`.
+    /// Values of the optional dimensions, in the ledger's `dimensions` order; `N/A` stays `N/A`.
     pub dimensions: Vec<String>,
 }
 

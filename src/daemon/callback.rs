@@ -121,16 +121,14 @@ async fn handle(
                 return (StatusCode::OK, "superseded");
             }
             let key = SegmentKey::new(target, query.month);
-            let applied = shared
-                .store
-                .apply(key, query.range, usage, wall_now())
-                .await;
+            // One instant for the segment and the self-metrics: a restart restores the same age.
+            let now = wall_now();
+            let applied = shared.store.apply(key, query.range, usage, now).await;
             shared.persist_pending().await;
             shared.query_settled();
             let report = applied.report;
             if report.reached_outside {
                 tracing::warn!(target = %target, month = %query.month, facts_left_out = report.facts_outside, "the result's period reaches outside the month its query asked for; only the days inside were applied");
-                shared.metrics.result_outside_period(target);
             }
             for r in &report.restatements {
                 if r.was_final {
@@ -139,12 +137,8 @@ async fn handle(
                     tracing::info!(target = %target, day = %r.day, currency = %r.currency, old = %r.old, new = %r.new, "restated");
                 }
             }
-            let now = wall_now();
             let latency = (now - query.submitted_at).as_seconds_f64().max(0.0);
-            let at = now.unix_timestamp_nanos() as f64 / 1e9;
-            shared
-                .metrics
-                .result_applied(target, at, latency, report.restatements.len());
+            shared.metrics.result_applied(target, latency);
             tracing::info!(target = %target, month = %query.month, request_id = %request_id, days = report.days_replaced, "result applied");
             (StatusCode::OK, "applied")
         }

@@ -112,15 +112,10 @@ pub async fn start(
     };
     let opened = Store::open(store_config, Arc::clone(&clock), metrics.clone()).await?;
     // How old the figures are survives a restart: the stale alert can fire with Infobip down.
-    let mut last_success = std::collections::BTreeMap::new();
     for (key, segment) in opened.store.meta().iter() {
         if let Some(at) = segment.last_result_at {
-            let newest = last_success.entry(key.target.clone()).or_insert(at);
-            *newest = at.max(*newest);
+            metrics.success_at(&key.target, at.unix_timestamp_nanos() as f64 / 1e9);
         }
-    }
-    for (target, at) in last_success {
-        metrics.restored_success(&target, at.unix_timestamp_nanos() as f64 / 1e9);
     }
     let shared = Arc::new(Shared {
         clock,

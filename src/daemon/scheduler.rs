@@ -163,12 +163,13 @@ fn months_to_query(shared: &Shared, target: &str) -> Vec<YearMonth> {
 }
 
 /// The months whose stored result is younger than `interval`, each due once that age reaches
-/// `interval`, as if a query had just been sent for them: a restart does not ask again.
+/// `interval`, as if a query had just been sent for them: a restart does not ask again. A month
+/// that lacks a dimension added since is asked for at once.
 fn recent_results(shared: &Shared, target: &str) -> HashMap<YearMonth, Retry> {
     let now = wall_now();
     let meta = shared.store.meta();
     meta.iter()
-        .filter(|(key, _)| key.target == target)
+        .filter(|(key, segment)| key.target == target && !segment.reshaped)
         .filter_map(|(key, segment)| {
             let left = (segment.last_result_at? + shared.interval - now).max(time::Duration::ZERO);
             let left = left.unsigned_abs();

@@ -182,11 +182,13 @@ impl SelfMetrics {
             .set(count);
     }
 
-    /// The time of a target's last result as the state directory remembers it, after a restart.
-    pub fn restored_success(&self, target: &str, at_unix: f64) {
-        self.last_success
-            .get_or_create(&target_label(target))
-            .set(at_unix);
+    /// The time of a target's newest result, applied now or remembered by the state directory
+    /// after a restart. Results applied side by side may finish out of order: it never goes back.
+    pub fn success_at(&self, target: &str, at_unix: f64) {
+        let gauge = self.last_success.get_or_create(&target_label(target));
+        if at_unix > gauge.get() {
+            gauge.set(at_unix);
+        }
     }
 
     /// A result's period reached outside the month its query asked for.
@@ -196,20 +198,15 @@ impl SelfMetrics {
             .inc();
     }
 
-    pub fn result_applied(
-        &self,
-        target: &str,
-        at_unix: f64,
-        latency_seconds: f64,
-        restatements: usize,
-    ) {
+    pub fn result_applied(&self, target: &str, latency_seconds: f64) {
         self.callback("applied");
         self.callback_latency.observe(latency_seconds);
         self.up.get_or_create(&target_label(target)).set(1);
-        self.last_success
-            .get_or_create(&target_label(target))
-            .set(at_unix);
-        self.restatements.inc_by(restatements as u64);
+    }
+
+    /// Per-day, per-currency figures a result changed.
+    pub fn restated(&self, figures: usize) {
+        self.restatements.inc_by(figures as u64);
     }
 
     pub fn result_failed(&self, target: &str) {

@@ -6,6 +6,7 @@ use hashbrown::{DefaultHashBuilder, HashSet};
 use rust_decimal::Decimal;
 
 use crate::billing::labels::Tally;
+use crate::billing::snapshot::coded;
 use crate::billing::snapshot::names::Names;
 use crate::billing::snapshot::rows::{ACCOUNT_COL, CATEGORY_COL, CHANNEL_COL, Items, Layout, Rows};
 
@@ -42,6 +43,9 @@ pub(super) fn count_at_most(
 /// Labels that must go for every series are found by counting, which stops once a count passes
 /// `max`; only the series left after them are built, and only what is exported is sorted.
 pub(super) fn cap(source: &dyn Items, max: usize, names: &Names) -> (Rows, u64) {
+    if let Some(capped) = coded::cap(source, max, names) {
+        return capped;
+    }
     let layout = source.layout();
     if count_at_most(source, &[], max, names) <= max {
         let (rows, _) = summed(source, layout, None, names);
@@ -80,7 +84,7 @@ fn roll_up<'o>(row: &[u32], give_up: &[usize], other: u32, out: &'o mut Vec<u32>
 }
 
 /// Per row: the input series it stands for, and whether any of them lost a label to `other`.
-type Members = Vec<(u64, bool)>;
+pub(super) type Members = Vec<(u64, bool)>;
 
 /// The source's series with the columns `give_up` rolled up, unordered. Members are counted
 /// only with `give_up`, even an empty one.
@@ -117,7 +121,7 @@ fn into_rows(tally: &Tally<(Decimal, u64, bool)>, layout: Layout) -> (Rows, Memb
 }
 
 /// The rows (and their members) sorted for export: the one sort, of what is exported.
-fn in_export_order(rows: Rows, members: Option<Members>, names: &Names) -> (Rows, Members) {
+pub(super) fn in_export_order(rows: Rows, members: Option<Members>, names: &Names) -> (Rows, Members) {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_unstable_by(|&a, &b| names.cmp_export(rows.layout, rows.row(a), rows.row(b)));
     let mut sorted = Rows::new(rows.layout);
@@ -137,7 +141,7 @@ fn in_export_order(rows: Rows, members: Option<Members>, names: &Names) -> (Rows
 /// Each series given up lowers the count by at most one, so the `len - max` smallest always
 /// go: they are found by selection, not by sorting, and only the rest (at most `max`) is sorted
 /// to find where to stop.
-fn roll_up_smallest(
+pub(super) fn roll_up_smallest(
     mut rows: Rows,
     members: Members,
     col: usize,

@@ -5,6 +5,7 @@
 //! exported become strings (see BENCHMARKS.md).
 
 mod cap;
+mod coded;
 mod names;
 mod rows;
 mod segment;

@@ -79,18 +79,21 @@ impl Prepared<'_> {
 
     /// The segment's series, each kind capped at its share of `max_series`.
     pub fn finish(self, shares: [usize; 4]) -> SegmentSnapshot {
-        let mut rolled_up = 0;
-        let mut capped = |source: &dyn Items, kind: Kind| {
+        let capped = |source: &dyn Items, kind: Kind| {
             let (rows, folded) = cap(source, shares[kind.index()], &self.names);
-            rolled_up += folded;
-            rows.into_series(&self.names.labels)
+            (rows.into_series(&self.names.labels), folded)
         };
-        let series = [
-            capped(&self.facts(false), Kind::Cost),
-            capped(&self.months, Kind::MonthCost),
-            capped(&self.facts(true), Kind::Quantity),
-            capped(&self.forecasts, Kind::Forecast),
-        ];
+        // The two metrics of every fact in the window are the large ones: built side by side.
+        let (cost, months, quantity, forecast) = std::thread::scope(|scope| {
+            let quantity = scope.spawn(|| capped(&self.facts(true), Kind::Quantity));
+            let cost = capped(&self.facts(false), Kind::Cost);
+            let months = capped(&self.months, Kind::MonthCost);
+            let forecast = capped(&self.forecasts, Kind::Forecast);
+            let quantity = quantity.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (cost, months, quantity, forecast)
+        });
+        let rolled_up = cost.1 + months.1 + quantity.1 + forecast.1;
+        let series = [cost.0, months.0, quantity.0, forecast.0];
         SegmentSnapshot {
             key: self.key.clone(),
             finalized: self.segment.finalized,

@@ -45,6 +45,8 @@ pub struct StoreConfig {
 pub struct SegmentMeta {
     /// A query can still change it (see `Segment::wants`).
     pub wants: bool,
+    /// Its facts lack a dimension added to the config: asked for at once, however recent.
+    pub reshaped: bool,
     pub last_result_at: Option<OffsetDateTime>,
 }
 
@@ -365,6 +367,13 @@ impl Writer {
         reply: oneshot::Sender<Applied>,
     ) {
         let report = self.ledger.apply(&key, asked, usage, at);
+        // Counted before the figures are published, so a scrape that shows them shows these.
+        self.metrics.restated(report.restatements.len());
+        self.metrics
+            .success_at(&key.target, at.unix_timestamp_nanos() as f64 / 1e9);
+        if report.reached_outside {
+            self.metrics.result_outside_period(&key.target);
+        }
         self.prune();
         self.publish_meta();
         let view = self.view();
@@ -429,6 +438,7 @@ impl Writer {
             .map(|(key, s)| {
                 let meta = SegmentMeta {
                     wants: s.wants(),
+                    reshaped: s.reshaped,
                     last_result_at: s.last_result_at,
                 };
                 (key.clone(), meta)
