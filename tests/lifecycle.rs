@@ -267,3 +267,130 @@ async fn a_corrupt_state_file_is_set_aside_and_the_exporter_starts_fresh() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_exporter_on_the_same_state_dir_refuses_to_start_and_sends_nothing() {
+    let h = Harness::start(SimulatorOptions::default(), |_| {}).await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+
+    let clock = common::november_clock();
+    let other = infobip_billing_exporter::simulator::Simulator::new(
+        SimulatorOptions::default(),
+        clock.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(other.clone().serve(listener, h.shutdown.clone()));
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cb = callback.local_addr().unwrap();
+    let config = infobip_billing_exporter::config::Config::from_yaml(&format!(
+        "targets:\n  - name: sim\n    base_url: {sim_url}\n    api_key_env: UNUSED_IN_TESTS\n\
+         callback:\n  listen: {cb}\n  public_url: http://{cb}\nweb:\n  listen: 127.0.0.1:0\nstate_dir: {}\n",
+        h.state.path().display()
+    ))
+    .unwrap();
+    let key = infobip_billing_exporter::config::ApiKey::new(other.options().api_key.clone());
+    let err = infobip_billing_exporter::daemon::start(
+        &config,
+        vec![key],
+        web,
+        callback,
+        clock,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect_err("the state dir is taken");
+    let message = err.to_string();
+    assert!(message.contains("in use by another exporter"), "{message}");
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "names the holder: {message}"
+    );
+    assert_eq!(other.stats().queries_accepted, 0, "nothing sent");
+    h.assert_scrape_months(&h.simulator_month_totals()).await;
+    h.stop().await;
+}
+
+/// The data metrics of a scrape, HELP and TYPE included.
+fn data_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| {
+            let name = l
+                .strip_prefix("# HELP ")
+                .or_else(|| l.strip_prefix("# TYPE "))
+                .unwrap_or(l);
+            name.starts_with("infobip_billing_") && !name.starts_with("infobip_billing_exporter_")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The state directory's segments written back as the single `state.json` of earlier versions.
+fn as_state_json(dir: &std::path::Path) -> serde_json::Value {
+    use infobip_billing_exporter::billing::facts::{
+        ACCOUNT, ACCOUNT_KEY, CATEGORY, CURRENCY, FIRST_DIMENSION, UNIT,
+    };
+    let mut targets = serde_json::Map::new();
+    let mut dimensions = Vec::new();
+    for entry in std::fs::read_dir(dir.join("segments")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let (key, segment, dims) = infobip_billing_exporter::billing::state::read(&bytes).unwrap();
+        dimensions = dims;
+        let target = targets.entry(key.target.clone()).or_insert_with(
+            || serde_json::json!({"months": {}, "results_applied": 0, "facts": []}),
+        );
+        target["months"][key.month.to_string()] = segment.finalized.into();
+        let applied = target["results_applied"].as_u64().unwrap() + segment.results_applied;
+        target["results_applied"] = applied.into();
+        let name = |id: u32| segment.labels.name(id).to_owned();
+        for (day, facts) in &segment.days {
+            for (ids, amount) in facts.iter() {
+                let fact = serde_json::json!({
+                    "day": day.to_string(),
+                    "account": name(ids[ACCOUNT]),
+                    "account_key": name(ids[ACCOUNT_KEY]),
+                    "category": name(ids[CATEGORY]),
+                    "currency": name(ids[CURRENCY]),
+                    "unit": name(ids[UNIT]),
+                    "cost": amount.cost.to_string(),
+                    "quantity": amount.quantity.to_string(),
+                    "dimensions": ids[FIRST_DIMENSION..].iter().map(|&id| name(id)).collect::<Vec<_>>(),
+                });
+                target["facts"].as_array_mut().unwrap().push(fact);
+            }
+        }
+    }
+    serde_json::json!({"version": 1, "dimensions": dimensions, "targets": targets, "pending": []})
+}
+
+#[tokio::test]
+async fn a_state_json_of_an_earlier_version_migrates_with_every_figure_equal() {
+    let by_country = |c: &mut infobip_billing_exporter::config::Config| {
+        c.metrics.dimensions = vec![Agg::COUNTRY_CODE];
+    };
+    let h = Harness::start(SimulatorOptions::default(), by_country).await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+    let served = data_lines(&scrape(h.exporter.web_addr).await);
+    let state = h.stop().await;
+    let legacy = as_state_json(state.path());
+    std::fs::remove_dir_all(state.path().join("segments")).unwrap();
+    std::fs::write(state.path().join("state.json"), legacy.to_string()).unwrap();
+
+    // Infobip unreachable: what is served is what the migration made of the file.
+    let down = format!("http://127.0.0.1:{}", common::free_port());
+    let clock = common::november_clock();
+    let simulator = infobip_billing_exporter::simulator::Simulator::new(
+        SimulatorOptions::default(),
+        clock.clone(),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let h = Harness::start_against(&down, simulator, clock, shutdown, state, by_country).await;
+    assert_eq!(data_lines(&scrape(h.exporter.web_addr).await), served);
+    assert!(!h.state.path().join("state.json").exists(), "migrated once");
+    let segments = std::fs::read_dir(h.state.path().join("segments"))
+        .unwrap()
+        .count();
+    assert_eq!(segments, 3);
+    h.stop().await;
+}

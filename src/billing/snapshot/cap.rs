@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use crate::billing::labels::Tally;
 use crate::billing::snapshot::coded;
 use crate::billing::snapshot::names::Names;
+use crate::billing::snapshot::rollup::{Members, in_export_order, into_rows, roll_up_smallest};
 use crate::billing::snapshot::rows::{ACCOUNT_COL, CATEGORY_COL, CHANNEL_COL, Items, Layout, Rows};
 
 /// How many distinct series `source` has with the columns `give_up` rolled up, counted until
@@ -83,9 +84,6 @@ fn roll_up<'o>(row: &[u32], give_up: &[usize], other: u32, out: &'o mut Vec<u32>
     out
 }
 
-/// Per row: the input series it stands for, and whether any of them lost a label to `other`.
-pub(super) type Members = Vec<(u64, bool)>;
-
 /// The source's series with the columns `give_up` rolled up, unordered. Members are counted
 /// only with `give_up`, even an empty one.
 fn summed(
@@ -107,85 +105,4 @@ fn summed(
         true
     });
     into_rows(&tally, layout)
-}
-
-/// A tally of (value, members, rolled) per row as rows and their members.
-fn into_rows(tally: &Tally<(Decimal, u64, bool)>, layout: Layout) -> (Rows, Members) {
-    let mut rows = Rows::new(layout);
-    let mut members = Vec::with_capacity(tally.len());
-    for (row, (value, m, r)) in tally.iter() {
-        rows.push(row, *value);
-        members.push((*m, *r));
-    }
-    (rows, members)
-}
-
-/// The rows (and their members) sorted for export: the one sort, of what is exported.
-pub(super) fn in_export_order(rows: Rows, members: Option<Members>, names: &Names) -> (Rows, Members) {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_unstable_by(|&a, &b| names.cmp_export(rows.layout, rows.row(a), rows.row(b)));
-    let mut sorted = Rows::new(rows.layout);
-    let mut kept = Vec::with_capacity(order.len());
-    for i in order {
-        sorted.push(rows.row(i), rows.values[i]);
-        if let Some(m) = &members {
-            kept.push(m[i]);
-        }
-    }
-    (sorted, kept)
-}
-
-/// The partial step of [`cap`]: series give up the label in `col` smallest first until at most
-/// `max` are left.
-///
-/// Each series given up lowers the count by at most one, so the `len - max` smallest always
-/// go: they are found by selection, not by sorting, and only the rest (at most `max`) is sorted
-/// to find where to stop.
-pub(super) fn roll_up_smallest(
-    mut rows: Rows,
-    members: Members,
-    col: usize,
-    max: usize,
-    names: &Names,
-) -> (Rows, Members) {
-    let width = rows.layout.width();
-    let hasher = DefaultHashBuilder::default();
-    let smaller = |a: usize, b: usize| {
-        let (x, y) = (rows.values[a].abs(), rows.values[b].abs());
-        x.cmp(&y)
-            .then_with(|| names.cmp_rows(rows.row(a), rows.row(b)))
-    };
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    let surely = rows.len().saturating_sub(max);
-    if surely > 0 && surely < order.len() {
-        order.select_nth_unstable_by(surely, |&a, &b| smaller(a, b));
-    }
-    order[surely..].sort_unstable_by(|&a, &b| smaller(a, b));
-    let mut seen: HashSet<u64> = rows.iter().map(|(r, _)| hasher.hash_one(r)).collect();
-    let mut rolled = vec![false; rows.len()];
-    let mut count = rows.len();
-    for (n, i) in order.into_iter().enumerate() {
-        if n >= surely && count <= max {
-            break;
-        }
-        let row = &mut rows.ids[i * width..][..width];
-        if row[col] == names.other {
-            continue;
-        }
-        row[col] = names.other;
-        rolled[i] = true;
-        // The series leaves its own labels; it adds a series only if that `other` is new.
-        count -= 1;
-        if seen.insert(hasher.hash_one(&*row)) {
-            count += 1;
-        }
-    }
-    let mut merged: Tally<(Decimal, u64, bool)> = Tally::new(width);
-    for (i, (row, value)) in rows.iter().enumerate() {
-        let e = merged.entry(row);
-        e.0 += *value;
-        e.1 += members[i].0;
-        e.2 |= members[i].1 || rolled[i];
-    }
-    into_rows(&merged, rows.layout)
 }

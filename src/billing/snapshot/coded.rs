@@ -11,8 +11,8 @@
 
 use rust_decimal::Decimal;
 
-use crate::billing::snapshot::cap::{Members, in_export_order, roll_up_smallest};
 use crate::billing::snapshot::names::Names;
+use crate::billing::snapshot::rollup::{Members, in_export_order, roll_up_smallest};
 use crate::billing::snapshot::rows::{
     ACCOUNT_COL, CATEGORY_COL, CHANNEL_COL, CURRENCY_COL, Items, Layout, Rows,
 };
@@ -118,7 +118,8 @@ impl Digits {
     }
 }
 
-/// What [`super::cap::cap`] returns, for items coded as integers; `None` when they do not fit.
+/// The capped series and the count folded, as the hash-counting cap returns them, for items
+/// coded as integers; `None` when they do not fit.
 pub(super) fn cap(source: &dyn Items, max: usize, names: &Names) -> Option<(Rows, u64)> {
     let digits = Digits::learn(source, names)?;
     let layout = source.layout();

@@ -7,6 +7,7 @@
 mod cap;
 mod coded;
 mod names;
+mod rollup;
 mod rows;
 mod segment;
 mod shares;

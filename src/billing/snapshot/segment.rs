@@ -89,7 +89,9 @@ impl Prepared<'_> {
             let cost = capped(&self.facts(false), Kind::Cost);
             let months = capped(&self.months, Kind::MonthCost);
             let forecast = capped(&self.forecasts, Kind::Forecast);
-            let quantity = quantity.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let quantity = quantity
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (cost, months, quantity, forecast)
         });
         let rolled_up = cost.1 + months.1 + quantity.1 + forecast.1;

@@ -6,7 +6,7 @@
 
 pub mod legacy;
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -156,14 +156,39 @@ pub fn write(
             })
             .collect(),
     };
-    // Encoded in memory, then checksummed and written in one go: per-value writes through a
-    // checksumming writer cost several times the encoding itself.
-    let mut bytes = MAGIC.to_vec();
-    bytes = postcard::to_extend(&file, bytes).map_err(std::io::Error::other)?;
-    let crc = crc32fast::hash(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    out.write_all(&bytes)?;
+    // Streamed, never held whole; buffered before the checksum, so that it sees large writes
+    // rather than postcard's byte-sized ones.
+    let mut buffered = BufWriter::with_capacity(
+        1 << 16,
+        Checksummed {
+            inner: &mut out,
+            crc: crc32fast::Hasher::new(),
+        },
+    );
+    buffered.write_all(MAGIC)?;
+    let buffered = postcard::to_io(&file, buffered).map_err(std::io::Error::other)?;
+    let checksummed = buffered.into_inner().map_err(|e| e.into_error())?;
+    let crc = checksummed.crc.finalize();
+    out.write_all(&crc.to_le_bytes())?;
     out.flush()
+}
+
+/// A writer that keeps a CRC-32 of what went through it.
+struct Checksummed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Reads a segment file back: its key, the segment, and the dimensions its facts carry.
