@@ -224,10 +224,10 @@ impl Prometheus {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Ok(r) = reqwest::get(format!("{}/-/ready", self.url)).await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = reqwest::get(format!("{}/-/ready", self.url)).await
+                && r.status().is_success()
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

@@ -134,10 +134,10 @@ impl Segment {
 /// Interns into `to` every string of `from` that `facts` use, recording `map[old] = new`.
 fn intern_into(from: &Labels, to: &mut Labels, map: &mut [u32], facts: &DayFacts) {
     for &id in facts.keys() {
-        if let Some(slot) = map.get_mut(id as usize) {
-            if *slot == u32::MAX {
-                *slot = to.intern(from.name(id));
-            }
+        if let Some(slot) = map.get_mut(id as usize)
+            && *slot == u32::MAX
+        {
+            *slot = to.intern(from.name(id));
         }
     }
 }

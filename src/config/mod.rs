@@ -309,15 +309,15 @@ impl RawConfig {
             None => Some(DEFAULT_WEB_LISTEN),
             Some(s) => parse_listen("web.listen", &s, "127.0.0.1:9477", &mut p),
         };
-        if let (Some(cb), Some(web)) = (callback_listen, web_listen) {
-            if listeners_collide(cb, web) {
-                p.push(
+        if let (Some(cb), Some(web)) = (callback_listen, web_listen)
+            && listeners_collide(cb, web)
+        {
+            p.push(
                     "web.listen",
                     format!(
                         "{web} collides with callback.listen {cb}; expected a different port (the two listeners are separate sockets)"
                     ),
                 );
-            }
         }
 
         let state_dir = match self.state_dir {

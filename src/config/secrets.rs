@@ -46,10 +46,10 @@ pub enum SecretError {
 impl ApiKeySource {
     /// Reads the key from the process environment or the file.
     pub fn resolve(&self) -> Result<ApiKey, SecretError> {
-        if let ApiKeySource::Env(var) = self {
-            if let Err(std::env::VarError::NotUnicode(_)) = std::env::var(var) {
-                return Err(SecretError::EnvNotUnicode { var: var.clone() });
-            }
+        if let ApiKeySource::Env(var) = self
+            && let Err(std::env::VarError::NotUnicode(_)) = std::env::var(var)
+        {
+            return Err(SecretError::EnvNotUnicode { var: var.clone() });
         }
         self.resolve_with(|var| std::env::var(var).ok())
     }

@@ -150,6 +150,10 @@ impl SelfMetrics {
         );
         for target in targets {
             self.up.get_or_create(&target_label(target)).set(0);
+            // From zero, so that increase() sees the first one.
+            self.results_outside_period
+                .get_or_create(&target_label(target))
+                .inc_by(0);
         }
     }
 

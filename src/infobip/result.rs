@@ -134,13 +134,13 @@ impl Columns {
             .collect();
         let get = |name: &str| index.get(name).copied();
         let day = DAY_COLUMNS.iter().find_map(|n| get(n));
-        if let Some(alias) = DAY_COLUMNS[1..].iter().find(|n| get(n).is_some()) {
-            if get("DAY").is_none() {
-                tracing::warn!(
-                    column = alias,
-                    "time column is not named DAY; reading it as the day"
-                );
-            }
+        if let Some(alias) = DAY_COLUMNS[1..].iter().find(|n| get(n).is_some())
+            && get("DAY").is_none()
+        {
+            tracing::warn!(
+                column = alias,
+                "time column is not named DAY; reading it as the day"
+            );
         }
         let day = day.ok_or(DecodeError::MissingColumn("DAY"))?;
         let total = get("TOTAL_PER_UNIT").ok_or(DecodeError::MissingColumn("TOTAL_PER_UNIT"))?;
@@ -395,10 +395,10 @@ impl StreamDecoder {
     /// `row` is the text between a row's brackets; `self.cells` holds its cells.
     fn end_row(&mut self, row: &[u8]) -> Result<(), DecodeError> {
         // `[]` has one empty "cell" by the comma count: it has none.
-        if let [(start, end)] = self.cells[..] {
-            if row[start..end].trim_ascii().is_empty() {
-                self.cells.clear();
-            }
+        if let [(start, end)] = self.cells[..]
+            && row[start..end].trim_ascii().is_empty()
+        {
+            self.cells.clear();
         }
         match &self.columns {
             Some(columns) => self

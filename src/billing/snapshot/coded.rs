@@ -56,11 +56,11 @@ impl Digits {
         source.each(false, &mut |row, _, _| {
             for (d, &col) in digits.cols.iter().enumerate() {
                 let id = row[col];
-                if let Some(slot) = digits.dense[d].get_mut(id as usize) {
-                    if *slot == u32::MAX {
-                        *slot = u32::try_from(digits.ids[d].len()).unwrap_or(u32::MAX);
-                        digits.ids[d].push(id);
-                    }
+                if let Some(slot) = digits.dense[d].get_mut(id as usize)
+                    && *slot == u32::MAX
+                {
+                    *slot = u32::try_from(digits.ids[d].len()).unwrap_or(u32::MAX);
+                    digits.ids[d].push(id);
                 }
             }
             true

@@ -39,10 +39,10 @@ impl Names {
             day_ids.insert(*day, labels.intern(&day.to_string()));
             for (ids, _) in facts.iter() {
                 let category = ids[CATEGORY];
-                if let Some(c) = channels.get_mut(category as usize) {
-                    if *c == u32::MAX {
-                        *c = labels.intern(&channel_of(segment.labels.name(category)));
-                    }
+                if let Some(c) = channels.get_mut(category as usize)
+                    && *c == u32::MAX
+                {
+                    *c = labels.intern(&channel_of(segment.labels.name(category)));
                 }
             }
         }

@@ -116,7 +116,7 @@ impl Builder {
             .position(|c| *c == Category::WHATSAPP)
             .unwrap_or(0);
         whatsapp % self.scale.accounts == account
-            || hash(&[self.seed, account as u64, 0x3A0]) % 3 == 0
+            || hash(&[self.seed, account as u64, 0x3A0]).is_multiple_of(3)
     }
 
     fn account(
@@ -182,8 +182,8 @@ impl Builder {
             } else {
                 300 + hash(&[seed, index as u64, 0x512E]) % 701
             },
-            discount: hash(&[seed, index as u64, 0xD15C]) % 2 == 0,
-            cpaas_x: index == 0 || hash(&[seed, index as u64, 0xC9A5]) % 2 == 0,
+            discount: hash(&[seed, index as u64, 0xD15C]).is_multiple_of(2),
+            cpaas_x: index == 0 || hash(&[seed, index as u64, 0xC9A5]).is_multiple_of(2),
             users,
             campaigns,
             templates,
