@@ -552,6 +552,13 @@ pub async fn started_demo(
     .await
     .expect("three results within the wait")
     .unwrap();
+    // The simulator records a delivery once its 200 arrives, which can trail the figures.
+    for _ in 0..500 {
+        if demo.simulator.stats().callbacks_delivered >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     (demo, shutdown)
 }
 
