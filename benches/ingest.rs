@@ -1,6 +1,8 @@
 //! Ingesting a 1,000,000-row callback (DAY, ACCOUNT_NAME, ACCOUNT_KEY, CATEGORY_CODE,
 //! COUNTRY_CODE, TRAFFIC_TYPE) from the simulator. Ours: the exporter's decoder. The baseline:
 //! a `serde_json::Value` tree, then the rows summed by column name into a `HashMap` of decimals.
+//! Also the decoder alone on the body `shared/bench/ingest_e2e.py` posts: a million distinct
+//! facts with 11 columns, the shape the end-to-end target is set on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,6 +62,69 @@ fn body() -> Vec<u8> {
         ],
     );
     sim.result_body_for(&request, "ID", now)
+}
+
+/// The callback `ingest_e2e.py` builds, for February 2026: the same columns, cells and row order
+/// (its `itertools.product` of day, account, category, traffic type, country), every fact distinct.
+fn e2e_body() -> Vec<u8> {
+    const ROWS: usize = 1_000_000;
+    const CATEGORIES: [&str; 10] = [
+        "SMS",
+        "SMS_OPERATOR_FEE",
+        "MMS",
+        "EMAIL",
+        "RCS",
+        "WHATSAPP",
+        "VIBER",
+        "MOBILE_PUSH",
+        "NUMBER_LOOKUP",
+        "CARRIER_LOOKUP",
+    ];
+    const TRAFFIC: [&str; 5] = ["A2P", "MARKETING", "UTILITY", "AUTHENTICATION", "SERVICE"];
+    const COLUMNS: [(&str, &str); 11] = [
+        ("DAY", "DATE_TIME"),
+        ("ACCOUNT_NAME", "STRING"),
+        ("ACCOUNT_KEY", "STRING"),
+        ("CATEGORY_CODE", "STRING"),
+        ("TRAFFIC_TYPE", "STRING"),
+        ("COUNTRY_CODE", "STRING"),
+        ("UNIT_TYPE", "STRING"),
+        ("UNIT_PRICE", "NUMBER"),
+        ("QUANTITY", "NUMBER"),
+        ("TOTAL_PER_UNIT", "NUMBER"),
+        ("CURRENCY", "STRING"),
+    ];
+    let period = r#"{"sentSince": "2026-02-01T00:00:00.000+0000", "sentUntil": "2026-03-01T00:00:00.000+0000"}"#;
+    let columns: Vec<String> = COLUMNS
+        .iter()
+        .map(|(name, kind)| format!(r#"{{"columnName": "{name}", "columnDataType": "{kind}"}}"#))
+        .collect();
+    let mut body = format!(
+        r#"{{"requestId": "ID", "status": "SUCCESS", "metadata": {{"clientRequestedPeriod": {period}, "billingPeriods": [{{"month": "2026-02", "volumeFinalized": false}}]}}, "response": {{"requestedPeriod": {period}, "totalRows": {ROWS}, "columns": [{}], "rows": ["#,
+        columns.join(", ")
+    );
+    let combos = (1..=28).flat_map(|d| {
+        (0..8).flat_map(move |a| {
+            CATEGORIES.iter().flat_map(move |c| {
+                TRAFFIC
+                    .iter()
+                    .flat_map(move |t| (0..100).map(move |k| (d, a, c, t, k)))
+            })
+        })
+    });
+    for (i, (d, a, c, t, k)) in combos.take(ROWS).enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        // Python's `Decimal(n) / 100`: exact, without trailing zeros.
+        let total = Decimal::new((i % 9973) as i64, 2).normalize();
+        body.push_str(&format!(
+            r#"["2026-02-{d:02}T00:00:00.000+0000","Account {a}","K{a:031}","{c}","{t}","C{k:02}","message",0.0075,{},{total},"EUR"]"#,
+            i % 977
+        ));
+    }
+    body.push_str("]}}");
+    body.into_bytes()
 }
 
 /// A number or string cell as a decimal, as a hand-written client would read it.
@@ -153,6 +218,24 @@ fn ingest(c: &mut Criterion) {
             ledger.apply(&key, asked, usage, time::OffsetDateTime::UNIX_EPOCH);
             Snapshot::build(&ledger, &view(), &["eu".to_owned()])
         })
+    });
+    group.finish();
+
+    let body = e2e_body();
+    // As ingest_e2e.py configures the daemon.
+    let dimensions = [Agg::TRAFFIC_TYPE, Agg::COUNTRY_CODE];
+    let Outcome::Success(usage) = result::decode(&body, &dimensions).unwrap().outcome else {
+        panic!("the e2e body did not decode as a success");
+    };
+    assert_eq!(usage.len(), 1_000_000, "every row is its own fact");
+    let mut group = c.benchmark_group(format!("ingest/e2e_body_{}MB", body.len() / 1_000_000));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("ours_decode", |b| {
+        b.iter(|| result::decode(&body, &dimensions).unwrap())
     });
     group.finish();
 }
