@@ -5,7 +5,6 @@ mod common;
 
 use common::{Harness, WAIT, counter, parse, scrape};
 use infobip_billing_exporter::daemon::pending::{PendingQuery, QueryState};
-use infobip_billing_exporter::simulator::{Faults, SimulatorOptions};
 use rust_decimal::Decimal;
 
 /// A sent query whose `requestId` is recorded, once the exporter has one.
@@ -57,14 +56,7 @@ fn body_with_a_column_twice(query: &PendingQuery) -> Vec<u8> {
 #[tokio::test]
 async fn a_result_naming_a_column_twice_is_refused_and_counted() {
     // Every callback of the simulator is lost: the only result is the one posted here.
-    let options = SimulatorOptions {
-        faults: Faults {
-            drop_callback_ratio: 1.0,
-            ..Faults::default()
-        },
-        ..SimulatorOptions::default()
-    };
-    let h = Harness::start(options, |_| {}).await;
+    let h = Harness::start(common::callbacks_lost(), |_| {}).await;
     let query = pending_query(&h).await;
     let url = format!(
         "http://{}/callback/{}/{}",

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Harness, counter, parse, samples_named, scrape};
 use infobip_billing_exporter::infobip::model::BillingUsageAggregate as Agg;
-use infobip_billing_exporter::simulator::{Faults, SimulatorOptions};
+use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
 
 fn quick_cycles(c: &mut infobip_billing_exporter::config::Config) {
@@ -126,14 +126,7 @@ async fn a_restart_with_infobip_down_still_shows_how_old_the_figures_are() {
     let state = h.stop().await;
 
     // Nothing listens where Infobip was.
-    let down = format!("http://127.0.0.1:{}", common::free_port());
-    let clock = common::november_clock();
-    let simulator = infobip_billing_exporter::simulator::Simulator::new(
-        SimulatorOptions::default(),
-        clock.clone(),
-    );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let h = Harness::start_against(&down, simulator, clock, shutdown, state, quick_cycles).await;
+    let h = Harness::start_with_upstream_down(state, quick_cycles).await;
     let samples = parse(&scrape(h.exporter.web_addr).await);
     assert_eq!(
         samples_named(&samples, last)[0].value,
@@ -200,14 +193,7 @@ async fn a_dimension_added_across_a_restart_fetches_the_final_months_again() {
 #[tokio::test]
 async fn a_query_saves_the_pending_table_without_rewriting_the_ledger() {
     // Every callback is lost: queries are sent, no result is ever applied.
-    let options = SimulatorOptions {
-        faults: Faults {
-            drop_callback_ratio: 1.0,
-            ..Faults::default()
-        },
-        ..SimulatorOptions::default()
-    };
-    let h = Harness::start(options, |_| {}).await;
+    let h = Harness::start(common::callbacks_lost(), |_| {}).await;
     let pending_file = h.state.path().join("pending.json");
     let mut sent = 0;
     for _ in 0..500 {
@@ -378,14 +364,7 @@ async fn a_state_json_of_an_earlier_version_migrates_with_every_figure_equal() {
     std::fs::write(state.path().join("state.json"), legacy.to_string()).unwrap();
 
     // Infobip unreachable: what is served is what the migration made of the file.
-    let down = format!("http://127.0.0.1:{}", common::free_port());
-    let clock = common::november_clock();
-    let simulator = infobip_billing_exporter::simulator::Simulator::new(
-        SimulatorOptions::default(),
-        clock.clone(),
-    );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let h = Harness::start_against(&down, simulator, clock, shutdown, state, by_country).await;
+    let h = Harness::start_with_upstream_down(state, by_country).await;
     assert_eq!(data_lines(&scrape(h.exporter.web_addr).await), served);
     assert!(!h.state.path().join("state.json").exists(), "migrated once");
     let segments = std::fs::read_dir(h.state.path().join("segments"))

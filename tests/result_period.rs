@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Harness, counter, parse, samples_named, scrape};
 use infobip_billing_exporter::daemon::pending::QueryState;
 use infobip_billing_exporter::infobip::model::{Cell, QueryBillingUsageApiRequest};
-use infobip_billing_exporter::simulator::{Faults, SimulatorOptions};
+use infobip_billing_exporter::simulator::SimulatorOptions;
 use rust_decimal::Decimal;
 
 fn month_cost(samples: &[common::Sample], month: &str) -> Vec<(String, Decimal)> {
@@ -27,14 +27,10 @@ async fn a_result_reaching_into_another_month_leaves_that_month_unchanged() {
 
     // Restarted with callbacks lost and a short interval: November is asked for again and its
     // query stays pending, for this test to answer.
-    let lost = SimulatorOptions {
-        faults: Faults {
-            drop_callback_ratio: 1.0,
-            ..Faults::default()
-        },
-        ..SimulatorOptions::default()
-    };
-    let h = Harness::start_in(lost, state, |c| c.interval = Duration::from_millis(300)).await;
+    let h = Harness::start_in(common::callbacks_lost(), state, |c| {
+        c.interval = Duration::from_millis(300)
+    })
+    .await;
     let before = parse(&scrape(h.exporter.web_addr).await);
     let mut pending = None;
     for _ in 0..500 {

@@ -359,6 +359,22 @@ impl Harness {
         samples
     }
 
+    /// An exporter on `state` whose upstream does not answer: what it serves is what it
+    /// restored.
+    pub async fn start_with_upstream_down(
+        state: tempfile::TempDir,
+        tweak: impl FnOnce(&mut infobip_billing_exporter::config::Config),
+    ) -> Self {
+        let down = format!("http://127.0.0.1:{}", free_port());
+        let clock = november_clock();
+        let simulator = infobip_billing_exporter::simulator::Simulator::new(
+            infobip_billing_exporter::simulator::SimulatorOptions::default(),
+            clock.clone(),
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        Self::start_against(&down, simulator, clock, shutdown, state, tweak).await
+    }
+
     /// Stops everything and hands back the state dir, for a restart on it.
     pub async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
@@ -366,6 +382,17 @@ impl Harness {
             .await
             .expect("exporter stops");
         self.state
+    }
+}
+
+/// A simulator that loses every callback: queries stay pending for a test to answer.
+pub fn callbacks_lost() -> infobip_billing_exporter::simulator::SimulatorOptions {
+    infobip_billing_exporter::simulator::SimulatorOptions {
+        faults: infobip_billing_exporter::simulator::Faults {
+            drop_callback_ratio: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use crate::billing::labels::Tally;
 use crate::billing::snapshot::coded;
 use crate::billing::snapshot::names::Names;
-use crate::billing::snapshot::rollup::{Members, in_export_order, into_rows, roll_up_smallest};
+use crate::billing::snapshot::rollup::{self, Members, in_export_order, into_rows};
 use crate::billing::snapshot::rows::{ACCOUNT_COL, CATEGORY_COL, CHANNEL_COL, Items, Layout, Rows};
 
 /// How many distinct series `source` has with the columns `give_up` rolled up, counted until
@@ -60,18 +60,8 @@ pub(super) fn cap(source: &dyn Items, max: usize, names: &Names) -> (Rows, u64) 
     let partial =
         (0..levels.len()).find(|&l| count_at_most(source, &levels[..=l], max, names) <= max);
     let whole = &levels[..partial.unwrap_or(levels.len())];
-    let (mut rows, mut members) = summed(source, layout, Some(whole), names);
-    match partial {
-        Some(l) => (rows, members) = roll_up_smallest(rows, members, levels[l], max, names),
-        None => tracing::warn!(
-            series = rows.len(),
-            max_series = max,
-            "max_series is below what target, currency, period and unit alone need; exporting that floor"
-        ),
-    }
-    let (rows, members) = in_export_order(rows, Some(members), names);
-    let folded = members.iter().filter(|m| m.1).map(|m| m.0).sum();
-    (rows, folded)
+    let (rows, members) = summed(source, layout, Some(whole), names);
+    rollup::finish(rows, members, partial.map(|l| levels[l]), max, names)
 }
 
 /// `row` with the labels in the columns `give_up` set to `other`, in `out`.

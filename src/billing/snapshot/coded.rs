@@ -12,7 +12,7 @@
 use rust_decimal::Decimal;
 
 use crate::billing::snapshot::names::Names;
-use crate::billing::snapshot::rollup::{Members, in_export_order, roll_up_smallest};
+use crate::billing::snapshot::rollup::{self, Members, in_export_order};
 use crate::billing::snapshot::rows::{
     ACCOUNT_COL, CATEGORY_COL, CHANNEL_COL, CURRENCY_COL, Items, Layout, Rows,
 };
@@ -165,21 +165,10 @@ pub(super) fn cap(source: &dyn Items, max: usize, names: &Names) -> Option<(Rows
     }
     let partial = (0..digits.rollable).find(|&l| distinct(l + 1) <= max);
     let whole = partial.unwrap_or(digits.rollable);
-    let (mut rows, mut members) = grouped(&coded, &digits, whole, &template, layout);
+    let (rows, members) = grouped(&coded, &digits, whole, &template, layout);
     drop(coded);
-    match partial {
-        Some(l) => {
-            (rows, members) = roll_up_smallest(rows, members, digits.cols[l], max, names);
-        }
-        None => tracing::warn!(
-            series = rows.len(),
-            max_series = max,
-            "max_series is below what target, currency, period and unit alone need; exporting that floor"
-        ),
-    }
-    let (rows, members) = in_export_order(rows, Some(members), names);
-    let folded = members.iter().filter(|m| m.1).map(|m| m.0).sum();
-    Some((rows, folded))
+    let col = partial.map(|l| digits.cols[l]);
+    Some(rollup::finish(rows, members, col, max, names))
 }
 
 /// The sorted items summed per code with its `level` least significant digits given up: the

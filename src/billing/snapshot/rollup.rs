@@ -48,7 +48,7 @@ pub(super) fn in_export_order(
 /// Each series given up lowers the count by at most one, so the `len - max` smallest always
 /// go: they are found by selection, not by sorting, and only the rest (at most `max`) is sorted
 /// to find where to stop.
-pub(super) fn roll_up_smallest(
+fn roll_up_smallest(
     mut rows: Rows,
     members: Members,
     col: usize,
@@ -95,4 +95,29 @@ pub(super) fn roll_up_smallest(
         e.2 |= members[i].1 || rolled[i];
     }
     into_rows(&merged, rows.layout)
+}
+
+/// The last step of every cap: series give up the label in `partial` smallest first (none: the
+/// floor is exported, with a warning), then go in export order; with how many were folded.
+pub(super) fn finish(
+    rows: Rows,
+    members: Members,
+    partial: Option<usize>,
+    max: usize,
+    names: &Names,
+) -> (Rows, u64) {
+    let (rows, members) = match partial {
+        Some(col) => roll_up_smallest(rows, members, col, max, names),
+        None => {
+            tracing::warn!(
+                series = rows.len(),
+                max_series = max,
+                "max_series is below what target, currency, period and unit alone need; exporting that floor"
+            );
+            (rows, members)
+        }
+    };
+    let (rows, members) = in_export_order(rows, Some(members), names);
+    let folded = members.iter().filter(|m| m.1).map(|m| m.0).sum();
+    (rows, folded)
 }

@@ -50,13 +50,13 @@ impl Columns {
         }
         let get = |name: &str| index.get(name).copied();
         let day = DAY_COLUMNS.iter().find_map(|n| get(n));
-        if let Some(alias) = DAY_COLUMNS[1..].iter().find(|n| get(n).is_some()) {
-            if get("DAY").is_none() {
-                tracing::warn!(
-                    column = alias,
-                    "time column is not named DAY; reading it as the day"
-                );
-            }
+        if let Some(alias) = DAY_COLUMNS[1..].iter().find(|n| get(n).is_some())
+            && get("DAY").is_none()
+        {
+            tracing::warn!(
+                column = alias,
+                "time column is not named DAY; reading it as the day"
+            );
         }
         let day = day.ok_or(DecodeError::MissingColumn("DAY"))?;
         let total = get("TOTAL_PER_UNIT").ok_or(DecodeError::MissingColumn("TOTAL_PER_UNIT"))?;

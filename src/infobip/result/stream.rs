@@ -176,10 +176,10 @@ impl StreamDecoder {
     /// `row` is the text between a row's brackets; `self.cells` holds its cells.
     fn end_row(&mut self, row: &[u8]) -> Result<(), DecodeError> {
         // `[]` has one empty "cell" by the comma count: it has none.
-        if let [(start, end)] = self.cells[..] {
-            if row[start..end].trim_ascii().is_empty() {
-                self.cells.clear();
-            }
+        if let [(start, end)] = self.cells[..]
+            && row[start..end].trim_ascii().is_empty()
+        {
+            self.cells.clear();
         }
         match &self.columns {
             Some(columns) => {
