@@ -252,15 +252,6 @@ async fn sources_outside_allowed_cidrs_are_refused() {
             .iter()
             .all(|d| d.status == Some(403))
     );
-    assert!(
-        h.exporter
-            .shared
-            .store
-            .exposition()
-            .snapshot
-            .series(infobip_billing_exporter::billing::snapshot::Kind::MonthCost)
-            .next()
-            .is_none()
-    );
+    assert!(h.holds_no_figures());
     h.stop().await;
 }

@@ -78,15 +78,6 @@ impl Segment {
         !self.finalized || self.reshaped
     }
 
-    /// How many facts the segment holds.
-    pub fn len(&self) -> usize {
-        self.days.values().map(DayFacts::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.days.values().all(DayFacts::is_empty)
-    }
-
     /// The facts of one day, as strings.
     pub fn facts(&self, day: Date) -> BTreeMap<FactKey, Amount> {
         self.days

@@ -365,8 +365,8 @@ impl Exposition {
         out.push_str(&self.cross);
     }
 
-    /// Bytes of text the data metrics take.
-    pub fn len(&self) -> usize {
+    /// Bytes of text the data metrics take, for sizing a scrape's buffer.
+    fn text_len(&self) -> usize {
         let bodies: usize = self
             .segments
             .iter()
@@ -374,10 +374,6 @@ impl Exposition {
             .map(String::len)
             .sum();
         bodies + self.cross.len() + 4 * 1024
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.snapshot.segments.is_empty() && self.cross.is_empty()
     }
 }
 
@@ -466,7 +462,7 @@ pub fn render(
     registry: &Registry,
     format: Format,
 ) -> Result<String, std::fmt::Error> {
-    let mut out = String::with_capacity(exposition.len() + 16 * 1024);
+    let mut out = String::with_capacity(exposition.text_len() + 16 * 1024);
     exposition.write(&mut out);
     match format {
         Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?,

@@ -375,6 +375,18 @@ impl Harness {
         Self::start_against(&down, simulator, clock, shutdown, state, tweak).await
     }
 
+    /// Whether the exporter holds no month cost at all.
+    pub fn holds_no_figures(&self) -> bool {
+        self.exporter
+            .shared
+            .store
+            .exposition()
+            .snapshot
+            .series(infobip_billing_exporter::billing::snapshot::Kind::MonthCost)
+            .next()
+            .is_none()
+    }
+
     /// Stops everything and hands back the state dir, for a restart on it.
     pub async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();

@@ -312,14 +312,6 @@ impl Snapshot {
     pub fn series(&self, kind: Kind) -> impl Iterator<Item = &CostSeries> {
         self.segments.iter().flat_map(move |s| s.series(kind))
     }
-
-    /// The segment of a target and month, if it has data.
-    pub fn segment(&self, target: &str, month: YearMonth) -> Option<&SegmentSnapshot> {
-        self.segments
-            .iter()
-            .map(|s| &**s)
-            .find(|s| s.key.target == target && s.key.month == month)
-    }
 }
 
 #[cfg(test)]
