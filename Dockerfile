@@ -1,10 +1,15 @@
 # syntax=docker/dockerfile:1
 # The image the Helm chart deploys: ghcr.io/infobip-billing-exporter/infobip-billing-exporter
 #
-#   docker build -t ghcr.io/infobip-billing-exporter/infobip-billing-exporter:dev .
+#   docker build --build-arg INFOBIP_EXPORTER_REVISION=$(git rev-parse --short=12 HEAD) \
+#     -t ghcr.io/infobip-billing-exporter/infobip-billing-exporter:dev .
 #
 # Build stage: the release binary (rustls with aws-lc-rs, so no OpenSSL at run time).
 FROM docker.io/library/rust:1.95-bookworm AS build
+# The context has no .git: build_info's revision label comes from here,
+# e.g. --build-arg INFOBIP_EXPORTER_REVISION=$(git rev-parse --short=12 HEAD).
+ARG INFOBIP_EXPORTER_REVISION=unknown
+ENV INFOBIP_EXPORTER_REVISION=${INFOBIP_EXPORTER_REVISION}
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

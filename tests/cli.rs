@@ -135,6 +135,68 @@ fn check_config_reports_every_problem_and_exits_one() {
 }
 
 #[test]
+fn check_config_lists_every_unknown_key_and_offline_warns_of_an_absent_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typos.yaml");
+    std::fs::write(
+        &file,
+        "targets:\n  - name: eu\n    base_url: https://x.api.infobip.com\n    api_key_env: IBX_SURELY_UNSET_KEY\n    apikey: x\n\
+         callback:\n  listen: 0.0.0.0:9478\n  public_url: https://exporter.example.com\n  port: 1\n\
+         state_dir: /tmp/x\nintervall: 1h\n",
+    )
+    .unwrap();
+    let check = |offline: bool| {
+        let mut args = vec!["check-config", "--config", file.to_str().unwrap()];
+        if offline {
+            args.push("--offline");
+        }
+        let out = Command::new(BIN)
+            .args(args)
+            .env_remove("IBX_SURELY_UNSET_KEY")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = check(true);
+    assert_eq!(code, Some(1), "{stderr}");
+    for key in [
+        "targets[0]: unknown field `apikey`",
+        "callback: unknown field `port`",
+        "config: unknown field `intervall`",
+    ] {
+        assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
+    }
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let fixed = text
+        .replace("    apikey: x\n", "")
+        .replace("  port: 1\n", "")
+        .replace("intervall", "interval");
+    std::fs::write(&file, fixed).unwrap();
+    let (code, stderr) = check(true);
+    assert_eq!(
+        code,
+        Some(0),
+        "offline: an absent secret is a warning: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: targets[0].api_key_env")
+            && stderr.contains("IBX_SURELY_UNSET_KEY"),
+        "{stderr}"
+    );
+    let (code, stderr) = check(false);
+    assert_eq!(
+        code,
+        Some(1),
+        "online: an absent secret is a problem: {stderr}"
+    );
+}
+
+#[test]
 fn every_subcommand_has_help() {
     for sub in ["run", "demo", "simulator", "check-config"] {
         let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();

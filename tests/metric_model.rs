@@ -284,3 +284,20 @@ async fn promtool_finds_a_scrape_with_budgets_and_dimensions_clean() {
     );
     stop_demo(demo, shutdown).await;
 }
+
+/// prometheus-client ends every HELP with a period itself, so a text that has one reads `..`.
+#[tokio::test]
+async fn help_lines_are_short_ascii_and_end_in_one_period() {
+    let state = tempfile::tempdir().unwrap();
+    let (demo, shutdown) =
+        started_demo(&state, SimulatorOptions::default(), budgets_and_dimensions).await;
+    let text = scrape(demo.exporter.web_addr).await;
+    let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
+    assert!(helps.len() > 20, "data and self-metrics: {}", helps.len());
+    for line in helps {
+        assert!(line.is_ascii(), "not ASCII: {line}");
+        assert!(line.len() < 160, "{} characters: {line}", line.len());
+        assert!(!line.ends_with(".."), "doubled period: {line}");
+    }
+    stop_demo(demo, shutdown).await;
+}

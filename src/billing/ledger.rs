@@ -225,6 +225,9 @@ impl Ledger {
             let mut map = vec![u32::MAX; old.labels.len()];
             for (day, facts) in &old.days {
                 if inside(day) {
+                    if !was_complete(*day, old.last_result_at) {
+                        continue;
+                    }
                     report.restatements.extend(restatements(
                         *day,
                         (&old.labels, facts),
@@ -361,6 +364,13 @@ fn intersect(a: DayRange, b: DayRange) -> DayRange {
     }
 }
 
+/// Whether `day` had ended when its stored figures were fetched: the figures of a day still
+/// running grow by themselves, and that growth is no restatement. Segments of old state files
+/// do not say when: their days count as complete.
+fn was_complete(day: Date, fetched_at: Option<OffsetDateTime>) -> bool {
+    fetched_at.is_none_or(|at| at.to_offset(time::UtcOffset::UTC).date() > day)
+}
+
 /// Per-currency day totals that moved. Only stored days count: a first fetch is no restatement.
 fn restatements(
     day: Date,
@@ -462,6 +472,23 @@ pub(crate) mod tests {
             (r.old.to_string(), r.new.to_string()),
             ("1.10".into(), "1.20".into())
         );
+    }
+
+    #[test]
+    fn the_growth_of_a_day_still_running_is_no_restatement() {
+        let mut ledger = Ledger::default();
+        let today = AT.date();
+        let yesterday = today.previous_day().unwrap();
+        let facts = |cost: &'static str| {
+            [
+                (yesterday, key("A", "SMS", "EUR"), cost),
+                (today, key("A", "SMS", "EUR"), cost),
+            ]
+        };
+        apply(&mut ledger, usage(NOV, &facts("1.00"), false));
+        let report = apply(&mut ledger, usage(NOV, &facts("2.00"), false));
+        let days: Vec<Date> = report.restatements.iter().map(|r| r.day).collect();
+        assert_eq!(days, [yesterday], "only the day that had ended when stored");
     }
 
     #[test]

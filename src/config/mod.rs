@@ -107,6 +107,7 @@ mod raw;
 mod secrets;
 mod sizes;
 mod targets;
+mod unknown_keys;
 mod url;
 
 use std::net::SocketAddr;
@@ -191,10 +192,20 @@ impl Config {
     /// Parses and validates YAML text.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         // `Option` so that an empty file reports every missing key rather than "EOF".
-        let raw: Option<RawConfig> =
-            serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
-                message: syntax_message(&e),
-            })?;
+        let raw: Option<RawConfig> = serde_norway::from_str(text).map_err(|e| {
+            let message = syntax_message(&e);
+            // serde stops at the first unknown key; a file with several gets them all listed.
+            let unknown = if unknown_keys::is_unknown_key(&message) {
+                unknown_keys::unknown_keys::<Option<RawConfig>>(text)
+            } else {
+                Vec::new()
+            };
+            if unknown.is_empty() {
+                ConfigError::Syntax { message }
+            } else {
+                ConfigError::Invalid(unknown)
+            }
+        })?;
         raw.unwrap_or_default()
             .validate()
             .map_err(ConfigError::Invalid)

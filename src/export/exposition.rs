@@ -13,36 +13,28 @@ use crate::billing::snapshot::{CostSeries, Kind, SegmentSnapshot, Snapshot};
 
 pub const PREFIX: &str = "infobip_billing";
 
-const COST_HELP: &str = "Cost of one UTC day as billed by Infobip (TOTAL_PER_UNIT summed), in the \
-unit of the currency label; never add series of different currencies. Cached from the last \
-Billing Usage API result (see infobip_billing_exporter_last_success_timestamp_seconds); \
-status=provisional figures may still change until the month is final.";
+// HELP texts stay one short ASCII line (under 160 characters with `# HELP` and the name);
+// docs/metrics.md says the rest.
 
-const MONTH_COST_HELP: &str = "Month-to-date cost per calendar month in retention, as billed by \
-Infobip, in the unit of the currency label; never add series of different currencies. Cached \
-from the last Billing Usage API result; status=final once Infobip reports volumeFinalized.";
+const COST_HELP: &str = "Cost of one UTC day as billed by Infobip, in the currency label's unit; never sum across currencies.";
 
-const QUANTITY_HELP: &str = "Billed units of one UTC day (QUANTITY summed), counted in the unit \
-label's unit; series of different units do not add up. Cached from the last Billing Usage API \
-result; status=provisional figures may still change until the month is final.";
+const MONTH_COST_HELP: &str = "Month-to-date cost per calendar month, in the currency label's unit; never sum across currencies.";
 
-const FORECAST_HELP: &str = "Projected month-end cost of the current month: the average cost of \
-its complete UTC days (today excluded) times the days in the month, rounded to cents and never \
-below the month-to-date cost. In the unit of the currency label; never add series of different \
-currencies. Computed from cached Billing Usage API results.";
+const QUANTITY_HELP: &str = "Billed units of one UTC day, in the unit label's unit; series of different units do not add up.";
 
-const BUDGET_HELP: &str = "Monthly budget amount from the configuration, in the unit of the \
-currency label, labelled with what the budget matches (target, account, category, channel).";
+const FORECAST_HELP: &str = "Projected month-end cost of the current month from its complete days, in the currency label's unit.";
 
-const BUDGET_USED_HELP: &str = "Month-to-date cost of the series a budget matches, in the \
-budget's currency only, divided by its monthly amount (1 = fully used). Computed from cached \
-Billing Usage API results; currencies are never converted or mixed.";
+const BUDGET_HELP: &str =
+    "Monthly budget amount from the configuration, in the currency label's unit.";
 
-const FINALIZED_HELP: &str = "1 once Infobip reported volumeFinalized for the month (its figures \
-are final), 0 before. Cached from the last Billing Usage API result.";
+const BUDGET_USED_HELP: &str =
+    "Month-to-date cost that a budget matches, in its currency only, over its monthly amount.";
 
-const ACCOUNT_INFO_HELP: &str = "Joins an account name to its stable ACCOUNT_KEY; the value is \
-always 1. Cached from the last Billing Usage API result.";
+const FINALIZED_HELP: &str =
+    "1 once Infobip reported the month's figures final (volumeFinalized), 0 before.";
+
+const ACCOUNT_INFO_HELP: &str =
+    "Joins an account name to its stable ACCOUNT_KEY; the value is always 1.";
 
 /// Every data metric: (name without the prefix, HELP), in exposition order.
 const DATA_METRICS: [(&str, &str); 8] = [

@@ -35,6 +35,9 @@ struct Code {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildInfo {
     version: &'static str,
+    /// The git commit built (`unknown` outside a checkout without `INFOBIP_EXPORTER_REVISION`).
+    revision: &'static str,
+    rustc_version: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -81,71 +84,73 @@ impl SelfMetrics {
         build_info
             .get_or_create(&BuildInfo {
                 version: env!("CARGO_PKG_VERSION"),
+                revision: env!("BUILD_REVISION"),
+                rustc_version: env!("BUILD_RUSTC_VERSION"),
             })
             .set(1);
         sub.register(
             "build_info",
-            "Build information of the exporter; value is always 1.",
+            "Build information of the exporter; value is always 1",
             build_info,
         );
         sub.register(
             "up",
-            "1 when the target's last query was accepted and its last result applied, 0 after a failure.",
+            "1 when the target's last query was accepted and its last result applied, 0 after a failure",
             self.up.clone(),
         );
         sub.register(
             "last_success_timestamp_seconds",
-            "Unix time of the last Billing Usage API result applied for the target: the age of the cached billing figures.",
+            "Unix time of the last result applied for the target: the age of its billing figures",
             self.last_success.clone(),
         );
         sub.register(
             "next_query_timestamp_seconds",
-            "Unix time at which the target's query loop next wakes to send or re-send a query.",
+            "Unix time at which the target's query loop next wakes to send or re-send a query",
             self.next_query.clone(),
         );
         sub.register(
             "queries_in_flight",
-            "Queries sent to Infobip whose callback has not arrived yet.",
+            "Queries sent to Infobip whose callback has not arrived yet",
             self.in_flight.clone(),
         );
         sub.register(
             "callback_latency_seconds",
-            "Time from submitting a query to applying its result.",
+            "Time from submitting a query to applying its result",
             self.callback_latency.clone(),
         );
         sub.register(
             "queries",
-            "Billing Usage API queries by outcome (accepted, or the reason they failed).",
+            "Billing Usage API queries by outcome (accepted, or the reason they failed)",
             self.queries.clone(),
         );
         sub.register(
             "callbacks",
-            "Result callbacks received, by outcome (applied, failed_result, or the rejection reason).",
+            "Result callbacks received, by outcome (applied, failed_result, or the rejection reason)",
             self.callbacks.clone(),
         );
         sub.register(
             "api_requests",
-            "HTTP answers from the Billing Usage API by status code (\"network\" when none came).",
+            "HTTP answers from the Billing Usage API by status code (\"network\" when none came)",
             self.api_requests.clone(),
         );
         sub.register(
             "restatements",
-            "Per-day, per-currency cost figures that a later result changed.",
+            "Per-day, per-currency cost figures of a day already ended when stored that a later result changed",
             self.restatements.clone(),
         );
         sub.register(
             "state_writes",
-            "Writes of state files (segments, pending table) by outcome (ok, or why it failed: disk_full, read_only, …).",
+            "Writes of state files (segments, pending table) by outcome: ok, or why one failed",
             self.state_writes.clone(),
         );
         sub.register(
             "series_rolled_up",
-            "Data series folded into an `other` label value because of the max_series cap.",
+            "Data series folded into an `other` label value because of the max_series cap",
             self.series_rolled_up.clone(),
         );
         sub.register(
             "results_outside_period",
-            "Results whose period reached outside the month their query asked for; only the days inside were applied.",
+            "Results whose period reached outside the month their query asked for; only the days inside were applied",
             self.results_outside_period.clone(),
         );
         for target in targets {
