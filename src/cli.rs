@@ -160,11 +160,15 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
                 config.callback.listen
             )
         })?;
-    let running = daemon::start(
+    let source = daemon::ConfigSource {
+        path: path.to_owned(),
+        overrides: Box::new(|_| {}),
+    };
+    let running = daemon::start_reloadable(
+        Some(source),
         &config,
         keys,
-        web,
-        callback,
+        (web, callback),
         Arc::new(SystemClock),
         shutdown,
     )

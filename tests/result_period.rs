@@ -56,7 +56,7 @@ async fn a_result_reaching_into_another_month_leaves_that_month_unchanged() {
     // November's own result, with its period widened to October 31st and a row of that day.
     let request = QueryBillingUsageApiRequest::unfiltered(
         query.range,
-        h.exporter.shared.aggregate_by.clone(),
+        h.exporter.shared.settings().aggregate_by.clone(),
     );
     let request_id = query.request_id.clone().unwrap();
     let mut result = h.simulator.result_for(&request, &request_id, h.clock.now());

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use crate::billing::ledger::SegmentKey;
 use crate::daemon::pending::{QueryState, wall_now};
-use crate::daemon::shared::Shared;
+use crate::daemon::shared::{Settings, Shared};
 use crate::infobip::result::{DecodeError, Decoded, Outcome, StreamDecoder};
 
 /// How long a callback that beat the `201` waits for its `requestId` to be recorded (A27).
@@ -62,7 +62,8 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> (StatusCode, &'static str) {
-    let allowed = &shared.callback_cidrs;
+    let settings = shared.settings();
+    let allowed = &settings.callback_cidrs;
     if !allowed.is_empty() && !allowed.iter().any(|net| net.contains(&peer.ip())) {
         return (StatusCode::FORBIDDEN, "source_not_allowed");
     }
@@ -79,10 +80,10 @@ async fn handle(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > shared.callback_max_body as u64) {
+    if declared.is_some_and(|n| n > settings.callback_max_body as u64) {
         return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
     }
-    let decoded = match read_streaming(shared, body).await {
+    let decoded = match read_streaming(&settings, body).await {
         Ok(decoded) => decoded,
         Err(Unusable::TooLarge) => return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
         Err(Unusable::Unreadable) => return (StatusCode::BAD_REQUEST, "body_unreadable"),
@@ -163,9 +164,9 @@ enum Unusable {
 /// Decodes the body as it arrives, on a blocking thread fed frame by frame (decoding is CPU work
 /// that must not hold an async worker), never holding more than a few frames of it, and stops
 /// reading once it passes `callback.max_body`.
-async fn read_streaming(shared: &Shared, mut body: Body) -> Result<Decoded, Unusable> {
+async fn read_streaming(settings: &Settings, mut body: Body) -> Result<Decoded, Unusable> {
     let (frames, mut to_decode) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
-    let dimensions = shared.metric_model.dimensions.clone();
+    let dimensions = settings.metric_model.dimensions.clone();
     let decoding = tokio::task::spawn_blocking(move || {
         let mut decoder = StreamDecoder::new(&dimensions);
         while let Some(data) = to_decode.blocking_recv() {
@@ -178,7 +179,7 @@ async fn read_streaming(shared: &Shared, mut body: Body) -> Result<Decoded, Unus
         let frame = frame.map_err(|_| Unusable::Unreadable)?;
         if let Ok(data) = frame.into_data() {
             read += data.len();
-            if read > shared.callback_max_body {
+            if read > settings.callback_max_body {
                 return Err(Unusable::TooLarge);
             }
             // A closed channel means the decoder stopped at an error, which it returns below.

@@ -2,26 +2,28 @@
 
 pub mod callback;
 pub mod pending;
+pub mod reload;
 pub mod scheduler;
 pub mod server;
 pub mod shared;
 pub mod store;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::billing::calendar::Clock;
 use crate::config::{ApiKey, Config};
 use crate::export::selfmetrics::SelfMetrics;
-use crate::infobip::client::Client;
 use pending::PendingTable;
-use shared::Shared;
+use reload::Supervisor;
+pub use reload::{ConfigSource, ReloadError};
+use shared::{Settings, Shared};
 use store::{Store, StoreConfig, StoreError};
 
 /// A running exporter: where it listens and how to wait for it.
@@ -69,22 +71,19 @@ impl Running {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("target {target}: cannot build the HTTP client: {source}")]
-    Client {
-        target: String,
-        source: reqwest::Error,
-    },
     #[error("cannot read a listener's address: {0}")]
     Address(#[from] std::io::Error),
     #[error(transparent)]
     State(#[from] StoreError),
+    /// A target's HTTP client or the OTLP pusher could not be set up.
     #[error(transparent)]
-    Otlp(#[from] crate::export::otlp::OtlpError),
+    Setup(#[from] ReloadError),
 }
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
 /// `keys` holds one resolved key per configured target, in order. The state directory is locked
-/// and loaded before anything is sent: a second instance on it stops here.
+/// and loaded before anything is sent: a second instance on it stops here. Without a
+/// [`ConfigSource`], a reload is refused.
 pub async fn start(
     config: &Config,
     keys: Vec<ApiKey>,
@@ -93,71 +92,43 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
+    start_reloadable(None, config, keys, (web, callback), clock, shutdown).await
+}
+
+/// [`start`], with the file `config` was read from, for reloads.
+pub async fn start_reloadable(
+    source: Option<ConfigSource>,
+    config: &Config,
+    keys: Vec<ApiKey>,
+    (web, callback): (TcpListener, TcpListener),
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
     let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let metrics = SelfMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry, &target_names);
-    let store_config = StoreConfig {
-        dir: config.state_dir.clone(),
-        dimensions: config
-            .metrics
-            .dimensions
-            .iter()
-            .map(|d| d.as_str().to_owned())
-            .collect(),
-        days: config.days,
-        max_series: config.metrics.max_series,
-        budgets: config.metrics.budgets.clone(),
-        targets: target_names.clone(),
-    };
-    let opened = Store::open(store_config, Arc::clone(&clock), metrics.clone()).await?;
+    let opened = Store::open(StoreConfig::of(config), Arc::clone(&clock), metrics.clone()).await?;
     // How old the figures are survives a restart: the stale alert can fire with Infobip down.
     for (key, segment) in opened.store.meta().iter() {
         if let Some(at) = segment.last_result_at {
             metrics.success_at(&key.target, at.unix_timestamp_nanos() as f64 / 1e9);
         }
     }
-    let shared = Arc::new(Shared {
+    let (reloads, reload_requests) = mpsc::channel(4);
+    let shared = Arc::new(Shared::new(
         clock,
-        interval: config.interval,
-        callback_timeout: config.callback_timeout,
-        retry_backoff: config.retry_backoff,
-        public_url: config.callback.public_url.clone(),
-        callback_max_body: usize::try_from(config.callback.max_body).unwrap_or(usize::MAX),
-        callback_cidrs: config.callback.allowed_cidrs.clone(),
-        aggregate_by: scheduler::AGGREGATE_BY
-            .iter()
-            .chain(&config.metrics.dimensions)
-            .copied()
-            .collect(),
-        metric_model: config.metrics.clone(),
-        metrics,
-        registry,
-        store: opened.store,
-        pending: Mutex::new(PendingTable::restore(opened.pending)),
-        settled: watch::channel(0).0,
-        request_id_recorded: Notify::new(),
-    });
+        Settings::of(config),
+        (metrics, registry),
+        opened.store,
+        PendingTable::restore(opened.pending),
+        reloads,
+    ));
     let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
     let mut tasks = JoinSet::new();
-    if let Some(otlp) = &config.metrics.otlp {
-        let pusher =
-            crate::export::otlp::start(otlp, shared.store.subscribe(), config.metrics.max_series)?;
-        tracing::info!(endpoint = %otlp.endpoint, "pushing metrics over OTLP");
-        tasks.spawn(pusher.run(shutdown.clone()));
-    }
-    for (target, key) in config.targets.iter().zip(keys) {
-        let client = Client::new(&target.base_url, &key).map_err(|source| StartError::Client {
-            target: target.name.clone(),
-            source,
-        })?;
-        tasks.spawn(scheduler::run_target(
-            Arc::clone(&shared),
-            target.name.clone(),
-            client,
-            shutdown.clone(),
-        ));
-    }
+    let supervisor =
+        Supervisor::start(Arc::clone(&shared), config, keys, source, shutdown.clone())?;
+    tasks.spawn(supervisor.run(reload_requests));
     tasks.spawn(server::serve(
         web,
         server::web_router(Arc::clone(&shared)),

@@ -13,20 +13,13 @@ use tokio_util::sync::CancellationToken;
 use crate::billing::calendar::{YearMonth, month_query_range, retention_months};
 use crate::billing::ledger::SegmentKey;
 use crate::daemon::pending::{QueryState, wall_now};
+pub use crate::daemon::shared::AGGREGATE_BY;
 use crate::daemon::shared::Shared;
 use crate::infobip::client::{Client, ClientError};
 use crate::infobip::model::{
-    BillingUsageAggregate, BillingUsageDataFilter, BillingUsageQueryOptions,
-    QueryBillingUsageApiRequest, QueryBillingUsageRequest,
+    BillingUsageDataFilter, BillingUsageQueryOptions, QueryBillingUsageApiRequest,
+    QueryBillingUsageRequest,
 };
-
-/// Dimensions every query asks for, before configured extras: the labels of the cost metrics.
-pub const AGGREGATE_BY: [BillingUsageAggregate; 4] = [
-    BillingUsageAggregate::DAY,
-    BillingUsageAggregate::ACCOUNT_NAME,
-    BillingUsageAggregate::ACCOUNT_KEY,
-    BillingUsageAggregate::CATEGORY_CODE,
-];
 
 /// Backoff state of one month's query after failures.
 #[derive(Debug, Clone, Copy)]
@@ -57,13 +50,15 @@ pub async fn run_target(
     client: Client,
     shutdown: CancellationToken,
 ) {
+    // A reload that changes these starts the loop over, so they hold for its whole life.
+    let settings = shared.settings();
     let (interval, timeout, first_retry) = (
-        shared.interval,
-        shared.callback_timeout,
-        shared.retry_backoff,
+        settings.interval,
+        settings.callback_timeout,
+        settings.retry_backoff,
     );
     let mut next_cycle = tokio::time::Instant::now();
-    let mut retries = recent_results(&shared, &target);
+    let mut retries = recent_results(&shared, &target, interval);
     let mut settled = shared.settled.subscribe();
     let mut refused = false;
     loop {
@@ -165,13 +160,13 @@ fn months_to_query(shared: &Shared, target: &str) -> Vec<YearMonth> {
 /// The months whose stored result is younger than `interval`, each due once that age reaches
 /// `interval`, as if a query had just been sent for them: a restart does not ask again. A month
 /// that lacks a dimension added since is asked for at once.
-fn recent_results(shared: &Shared, target: &str) -> HashMap<YearMonth, Retry> {
+fn recent_results(shared: &Shared, target: &str, interval: Duration) -> HashMap<YearMonth, Retry> {
     let now = wall_now();
     let meta = shared.store.meta();
     meta.iter()
         .filter(|(key, segment)| key.target == target && !segment.reshaped)
         .filter_map(|(key, segment)| {
-            let left = (segment.last_result_at? + shared.interval - now).max(time::Duration::ZERO);
+            let left = (segment.last_result_at? + interval - now).max(time::Duration::ZERO);
             let left = left.unsigned_abs();
             (!left.is_zero()).then(|| {
                 let at = tokio::time::Instant::now() + left;
@@ -196,18 +191,19 @@ async fn submit(
     client: &Client,
     month: YearMonth,
 ) -> Result<(), ClientError> {
+    let settings = shared.settings();
     let range = month_query_range(month, shared.clock.today());
     let token = shared
         .lock_pending()
         .register(target, month, range, wall_now());
     let request = QueryBillingUsageRequest {
-        callback_url: format!("{}/callback/{target}/{token}", shared.public_url),
+        callback_url: format!("{}/callback/{target}/{token}", settings.public_url),
         request: QueryBillingUsageApiRequest {
             filter_by: BillingUsageDataFilter {
                 date_interval: range.into(),
                 ..Default::default()
             },
-            aggregate_by: shared.aggregate_by.clone(),
+            aggregate_by: settings.aggregate_by.clone(),
             options: Some(BillingUsageQueryOptions {
                 include_unfinalized_data: true,
             }),

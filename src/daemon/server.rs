@@ -21,6 +21,8 @@ pub fn web_router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
+        // As in Prometheus: POST or PUT re-reads the config file.
+        .route("/-/reload", post(reload).put(reload))
         .with_state(shared)
 }
 
@@ -60,6 +62,17 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
             tracing::error!("encoding metrics failed: {err}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// Answers once the reload is done: `500` with the reason when the new config was refused.
+async fn reload(State(shared): State<Arc<Shared>>) -> (StatusCode, String) {
+    match shared.reload().await {
+        Ok(()) => (StatusCode::OK, "config reloaded\n".into()),
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {err}\n"),
+        ),
     }
 }
 

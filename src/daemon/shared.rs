@@ -5,18 +5,27 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::billing::calendar::Clock;
-use crate::config::MetricsConfig;
+use crate::config::{Config, MetricsConfig};
 use crate::daemon::pending::PendingTable;
 use crate::daemon::store::Store;
 use crate::export::selfmetrics::SelfMetrics;
 use crate::infobip::model::BillingUsageAggregate;
 
-#[derive(Debug)]
-pub struct Shared {
-    pub clock: Arc<dyn Clock>,
+/// Dimensions every query asks for, before configured extras: the labels of the cost metrics.
+pub const AGGREGATE_BY: [BillingUsageAggregate; 4] = [
+    BillingUsageAggregate::DAY,
+    BillingUsageAggregate::ACCOUNT_NAME,
+    BillingUsageAggregate::ACCOUNT_KEY,
+    BillingUsageAggregate::CATEGORY_CODE,
+];
+
+/// What a config reload may change while the daemon runs: read afresh by each query and each
+/// callback, so a reload applies from the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
     pub interval: Duration,
     pub callback_timeout: Duration,
     /// First wait before a failed query is sent again; it doubles up to `interval`.
@@ -30,6 +39,49 @@ pub struct Shared {
     pub aggregate_by: Vec<BillingUsageAggregate>,
     /// Optional dimensions, series cap and budgets: what the data metrics look like.
     pub metric_model: MetricsConfig,
+}
+
+impl Settings {
+    pub fn of(config: &Config) -> Self {
+        Settings {
+            interval: config.interval,
+            callback_timeout: config.callback_timeout,
+            retry_backoff: config.retry_backoff,
+            public_url: config.callback.public_url.clone(),
+            callback_max_body: usize::try_from(config.callback.max_body).unwrap_or(usize::MAX),
+            callback_cidrs: config.callback.allowed_cidrs.clone(),
+            aggregate_by: AGGREGATE_BY
+                .iter()
+                .chain(&config.metrics.dimensions)
+                .copied()
+                .collect(),
+            metric_model: config.metrics.clone(),
+        }
+    }
+
+    /// Whether queries sent under `self` and under `other` differ: when they do, the query
+    /// loops start over, as after a restart.
+    pub fn queries_differ(&self, other: &Settings) -> bool {
+        (
+            self.interval,
+            self.callback_timeout,
+            self.retry_backoff,
+            &self.public_url,
+            &self.aggregate_by,
+        ) != (
+            other.interval,
+            other.callback_timeout,
+            other.retry_backoff,
+            &other.public_url,
+            &other.aggregate_by,
+        )
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
+    pub clock: Arc<dyn Clock>,
+    settings: watch::Sender<Arc<Settings>>,
     pub metrics: SelfMetrics,
     pub registry: Registry,
     /// The ledger, its snapshot and the state files, behind their writer thread.
@@ -39,9 +91,56 @@ pub struct Shared {
     pub settled: watch::Sender<u64>,
     /// Signalled when a `requestId` is recorded, for callbacks that beat the `201` (A27).
     pub request_id_recorded: Notify,
+    /// Where `POST /-/reload` asks for a reload.
+    pub(super) reloads: mpsc::Sender<ReloadRequest>,
 }
 
+/// A reload asked for over HTTP, answered with what came of it.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
 impl Shared {
+    pub(super) fn new(
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        (metrics, registry): (SelfMetrics, Registry),
+        store: Store,
+        pending: PendingTable,
+        reloads: mpsc::Sender<ReloadRequest>,
+    ) -> Self {
+        Shared {
+            clock,
+            settings: watch::channel(Arc::new(settings)).0,
+            metrics,
+            registry,
+            store,
+            pending: Mutex::new(pending),
+            settled: watch::channel(0).0,
+            request_id_recorded: Notify::new(),
+            reloads,
+        }
+    }
+
+    /// The settings in force now.
+    pub fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.settings.borrow())
+    }
+
+    pub(super) fn replace_settings(&self, settings: Settings) {
+        self.settings.send_replace(Arc::new(settings));
+    }
+
+    /// Asks the daemon to re-read its config file, and waits for the outcome.
+    pub async fn reload(&self) -> Result<(), String> {
+        let (reply, outcome) = oneshot::channel();
+        self.reloads
+            .send(reply)
+            .await
+            .map_err(|_| "the exporter is shutting down".to_owned())?;
+        outcome
+            .await
+            .unwrap_or_else(|_| Err("the exporter is shutting down".to_owned()))
+    }
+
     pub fn lock_pending(&self) -> MutexGuard<'_, PendingTable> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -54,6 +54,8 @@ pub struct SelfMetrics {
     state_writes: Family<Outcome, Counter>,
     series_rolled_up: Counter,
     results_outside_period: Family<TargetLabel, Counter>,
+    reload_successful: Gauge,
+    reload_success_at: Gauge<f64, AtomicU64>,
 }
 
 impl Default for SelfMetrics {
@@ -72,6 +74,8 @@ impl Default for SelfMetrics {
             state_writes: Family::default(),
             series_rolled_up: Counter::default(),
             results_outside_period: Family::default(),
+            reload_successful: Gauge::default(),
+            reload_success_at: Gauge::default(),
         }
     }
 }
@@ -153,13 +157,37 @@ impl SelfMetrics {
             "Results whose period reached outside the month their query asked for; only the days inside were applied",
             self.results_outside_period.clone(),
         );
+        sub.register(
+            "config_last_reload_successful",
+            "1 when the last load of the config file succeeded, 0 when it failed (the config before stays in force)",
+            self.reload_successful.clone(),
+        );
+        sub.register(
+            "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful load of the config file, at start or by a reload",
+            self.reload_success_at.clone(),
+        );
         for target in targets {
-            self.up.get_or_create(&target_label(target)).set(0);
-            // From zero, so that increase() sees the first one.
-            self.results_outside_period
-                .get_or_create(&target_label(target))
-                .inc_by(0);
+            self.target_added(target);
         }
+    }
+
+    /// A target configured at start or by a reload: down until its data arrives.
+    pub fn target_added(&self, target: &str) {
+        self.up.get_or_create(&target_label(target)).set(0);
+        // From zero, so that increase() sees the first one.
+        self.results_outside_period
+            .get_or_create(&target_label(target))
+            .inc_by(0);
+    }
+
+    pub fn config_loaded(&self, at_unix: f64) {
+        self.reload_successful.set(1);
+        self.reload_success_at.set(at_unix);
+    }
+
+    pub fn config_reload_failed(&self) {
+        self.reload_successful.set(0);
     }
 
     pub fn query_accepted(&self, target: &str) {

@@ -308,7 +308,7 @@ impl Harness {
             .map(|month| {
                 let request = QueryBillingUsageApiRequest::unfiltered(
                     month_query_range(month, today),
-                    self.exporter.shared.aggregate_by.clone(),
+                    self.exporter.shared.settings().aggregate_by.clone(),
                 );
                 serde_json::to_vec(
                     &self

@@ -22,12 +22,13 @@ use crate::billing::calendar::{Clock, DayRange, retention_start};
 use crate::billing::facts::Usage;
 use crate::billing::ledger::{ApplyReport, Ledger, SegmentKey};
 use crate::billing::snapshot::{Snapshot, View};
+use crate::config::Config;
 use crate::daemon::pending::PendingQuery;
 use crate::export::exposition::Exposition;
 use crate::export::selfmetrics::SelfMetrics;
 
 /// What the data metrics look like: from the config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     pub dir: PathBuf,
     /// Optional dimension column names (`TRAFFIC_TYPE`, …).
@@ -38,6 +39,24 @@ pub struct StoreConfig {
     pub budgets: Vec<BudgetConfig>,
     /// The configured targets: each has a place in the cap for every retained month.
     pub targets: Vec<String>,
+}
+
+impl StoreConfig {
+    pub fn of(config: &Config) -> Self {
+        StoreConfig {
+            dir: config.state_dir.clone(),
+            dimensions: config
+                .metrics
+                .dimensions
+                .iter()
+                .map(|d| d.as_str().to_owned())
+                .collect(),
+            days: config.days,
+            max_series: config.metrics.max_series,
+            budgets: config.metrics.budgets.clone(),
+            targets: config.targets.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
 }
 
 /// What the query loops need of a stored month.
@@ -71,6 +90,10 @@ enum Command {
     },
     SavePending {
         queries: Vec<PendingQuery>,
+        reply: oneshot::Sender<()>,
+    },
+    Reconfigure {
+        config: StoreConfig,
         reply: oneshot::Sender<()>,
     },
 }
@@ -168,6 +191,15 @@ impl Store {
         async move {
             let _ = answer.await;
         }
+    }
+
+    /// Takes a reloaded config's dimensions, budgets, cap, day window and targets (not its
+    /// state directory): the figures are re-keyed and rebuilt, and the answer comes once the
+    /// re-keyed segments are durable.
+    pub async fn reconfigure(&self, config: StoreConfig) {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Reconfigure { config, reply });
+        let _ = answer.await;
     }
 
     /// What a scrape serves.
@@ -322,6 +354,10 @@ impl Writer {
                     self.count_write(&saved);
                     let _ = reply.send(());
                 }
+                Ok(Command::Reconfigure { config, reply }) => {
+                    self.reconfigure(config);
+                    let _ = reply.send(());
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let view = self.view();
                     let prev = self.exposition.borrow().snapshot.clone();
@@ -401,6 +437,27 @@ impl Writer {
             Ok(snapshot) => self.publish(snapshot),
             Err(_) => tracing::error!("building the snapshot failed; the previous figures stay"),
         }
+    }
+
+    fn reconfigure(&mut self, config: StoreConfig) {
+        let reshaped = self.ledger.reshape(&config.dimensions);
+        if !reshaped.is_empty() {
+            tracing::info!(
+                segments = reshaped.len(),
+                dimensions = ?config.dimensions,
+                "dimensions changed: the stored months are re-keyed and will be asked for again"
+            );
+        }
+        self.unsaved.extend(reshaped);
+        self.config = StoreConfig {
+            dir: self.config.dir.clone(),
+            ..config
+        };
+        self.prune();
+        self.publish_meta();
+        let snapshot = Snapshot::build(&self.ledger, &self.view(), &self.config.targets);
+        self.publish(snapshot);
+        self.save_unsaved();
     }
 
     /// Drops the months out of retention, and their files.
