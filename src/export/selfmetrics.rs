@@ -154,17 +154,17 @@ impl SelfMetrics {
         );
         sub.register(
             "results_outside_period",
-            "Results whose period reached outside the month their query asked for; only the days inside were applied",
+            "Results whose period reached outside the month asked for; only the days inside were applied",
             self.results_outside_period.clone(),
         );
         sub.register(
             "config_last_reload_successful",
-            "1 when the last load of the config file succeeded, 0 when it failed (the config before stays in force)",
+            "1 when the last load of the config file succeeded, 0 when it was refused",
             self.reload_successful.clone(),
         );
         sub.register(
             "config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful load of the config file, at start or by a reload",
+            "Unix time of the last successful load of the config file",
             self.reload_success_at.clone(),
         );
         for target in targets {
