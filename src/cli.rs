@@ -15,7 +15,8 @@ use crate::billing::calendar::{Clock, SystemClock};
 use crate::commands::backfill::BackfillArgs;
 use crate::commands::query::QueryArgs;
 use crate::commands::{backfill, demo, oneshot, query};
-use crate::config::{ApiKey, Config};
+use crate::config::{ApiKey, Config, resolve_otlp};
+use crate::logging::LogArgs;
 use crate::simulator::SimulatorArgs;
 use crate::{daemon, simulator};
 
@@ -25,6 +26,8 @@ use crate::{daemon, simulator};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,11 +178,16 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
 
 async fn check_config(path: &Path, offline: bool) -> ExitCode {
     let problems: Vec<String> = match Config::load(path) {
-        Ok(config) => config
-            .missing_secrets()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        Ok(config) => {
+            let env = |name: &str| std::env::var(name).ok();
+            let otlp = resolve_otlp(config.metrics.otlp.as_ref(), &env).err();
+            config
+                .missing_secrets()
+                .iter()
+                .chain(otlp.iter().flatten())
+                .map(ToString::to_string)
+                .collect()
+        }
         Err(err) => err.problems(),
     };
     if !problems.is_empty() {

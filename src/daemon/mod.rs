@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::billing::calendar::Clock;
 use crate::config::{ApiKey, Config};
+use crate::errors::chain;
+use crate::export::otlp;
 use crate::export::selfmetrics::SelfMetrics;
 use crate::infobip::client::Client;
 use pending::PendingTable;
@@ -69,22 +71,23 @@ impl Running {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("target {target}: cannot build the HTTP client: {source}")]
+    #[error("target {target}: cannot build the HTTP client: {}", chain(cause))]
     Client {
         target: String,
-        source: reqwest::Error,
+        cause: reqwest::Error,
     },
     #[error("cannot read a listener's address: {0}")]
-    Address(#[from] std::io::Error),
+    Address(std::io::Error),
     #[error(transparent)]
     State(#[from] StoreError),
     #[error(transparent)]
-    Otlp(#[from] crate::export::otlp::OtlpError),
+    Otlp(#[from] otlp::OtlpError),
 }
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
 /// `keys` holds one resolved key per configured target, in order. The state directory is locked
-/// and loaded before anything is sent: a second instance on it stops here.
+/// and loaded before anything is sent: a second instance on it stops here. The OpenTelemetry
+/// variables come from the process environment.
 pub async fn start(
     config: &Config,
     keys: Vec<ApiKey>,
@@ -92,6 +95,20 @@ pub async fn start(
     callback: TcpListener,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    let env = |name: &str| std::env::var(name).ok();
+    start_with_env(config, keys, web, callback, clock, shutdown, &env).await
+}
+
+/// Like [`start`], with the environment the OpenTelemetry variables are read from injected.
+pub async fn start_with_env(
+    config: &Config,
+    keys: Vec<ApiKey>,
+    web: TcpListener,
+    callback: TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Running, StartError> {
     let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let metrics = SelfMetrics::default();
@@ -138,18 +155,24 @@ pub async fn start(
         settled: watch::channel(0).0,
         request_id_recorded: Notify::new(),
     });
-    let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
+    let (web_addr, callback_addr) = (
+        web.local_addr().map_err(StartError::Address)?,
+        callback.local_addr().map_err(StartError::Address)?,
+    );
     let mut tasks = JoinSet::new();
-    if let Some(otlp) = &config.metrics.otlp {
-        let pusher =
-            crate::export::otlp::start(otlp, shared.store.subscribe(), config.metrics.max_series)?;
-        tracing::info!(endpoint = %otlp.endpoint, "pushing metrics over OTLP");
+    let sources = otlp::Sources {
+        snapshot: shared.store.subscribe(),
+        metrics: shared.metrics.clone(),
+        targets: target_names.clone(),
+        max_series: config.metrics.max_series,
+    };
+    if let Some(pusher) = otlp::start(config.metrics.otlp.as_ref(), env, sources)? {
         tasks.spawn(pusher.run(shutdown.clone()));
     }
     for (target, key) in config.targets.iter().zip(keys) {
-        let client = Client::new(&target.base_url, &key).map_err(|source| StartError::Client {
+        let client = Client::new(&target.base_url, &key).map_err(|cause| StartError::Client {
             target: target.name.clone(),
-            source,
+            cause,
         })?;
         tasks.spawn(scheduler::run_target(
             Arc::clone(&shared),

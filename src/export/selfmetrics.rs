@@ -7,7 +7,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub const PREFIX: &str = "infobip_billing_exporter";
 
@@ -51,6 +53,8 @@ pub struct SelfMetrics {
     state_writes: Family<Outcome, Counter>,
     series_rolled_up: Counter,
     results_outside_period: Family<TargetLabel, Counter>,
+    /// The outcomes `callbacks` has seen, so that OTLP can read the family back.
+    callback_outcomes: Arc<Mutex<BTreeSet<&'static str>>>,
 }
 
 impl Default for SelfMetrics {
@@ -69,6 +73,7 @@ impl Default for SelfMetrics {
             state_writes: Family::default(),
             series_rolled_up: Counter::default(),
             results_outside_period: Family::default(),
+            callback_outcomes: Arc::default(),
         }
     }
 }
@@ -249,6 +254,38 @@ impl SelfMetrics {
 
     fn callback(&self, outcome: &'static str) {
         self.callbacks.get_or_create(&Outcome { outcome }).inc();
+        self.callback_outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(outcome);
+    }
+
+    /// `up` of a target, as /metrics shows it; for the OTLP push.
+    pub fn up_of(&self, target: &str) -> Option<i64> {
+        self.up.get(&target_label(target)).map(|g| g.get())
+    }
+
+    /// `last_success_timestamp_seconds` of a target, once it has one; for the OTLP push.
+    pub fn last_success_of(&self, target: &str) -> Option<f64> {
+        self.last_success
+            .get(&target_label(target))
+            .map(|g| g.get())
+    }
+
+    /// `callbacks_total` by outcome; for the OTLP push.
+    pub fn callbacks_by_outcome(&self) -> Vec<(&'static str, u64)> {
+        let outcomes = self
+            .callback_outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        outcomes
+            .into_iter()
+            .filter_map(|outcome| {
+                let count = self.callbacks.get(&Outcome { outcome })?.get();
+                Some((outcome, count))
+            })
+            .collect()
     }
 
     fn query_outcome(&self, target: &str, outcome: &'static str) {
