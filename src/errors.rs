@@ -9,6 +9,8 @@
 //! or a `check-config` problem that prints `{err}` still says why.
 //!
 //! `#[error(transparent)]` is fine: it forwards both `Display` and `source()` of the inner error.
+//! In a log line, one of our errors goes in as `{err}` or `%err`; a foreign one as
+//! `error = %chain(&e)`, or as `&e as &dyn Error`, which the log formatter prints with [`chain`].
 
 use std::error::Error;
 use std::fmt::Write as _;

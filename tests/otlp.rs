@@ -30,11 +30,20 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, ServerTlsConfig};
 
-/// What a receiver got: every request, and the `x-test` header of the last one.
+/// What a receiver got: every request, and the `x-…` headers of the last one.
 #[derive(Debug, Default, Clone)]
 struct Received {
     requests: Vec<ExportMetricsServiceRequest>,
-    header: Option<String>,
+    headers: BTreeMap<String, String>,
+}
+
+/// The `x-…` headers (the ones the tests set) of a request.
+fn x_headers(headers: &axum::http::HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-"))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 #[derive(Clone)]
@@ -46,14 +55,10 @@ impl MetricsService for Grpc {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let header = request
-            .metadata()
-            .get("x-test")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let headers = x_headers(&request.metadata().clone().into_headers());
         self.0.send_modify(|r| {
             r.requests.push(request.into_inner());
-            r.header = header;
+            r.headers = headers;
         });
         Ok(tonic::Response::new(ExportMetricsServiceResponse {
             partial_success: None,
@@ -95,13 +100,10 @@ async fn http_receiver(shutdown: CancellationToken) -> (SocketAddr, watch::Recei
             let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
                 return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
             };
-            let header = headers
-                .get("x-test")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let headers = x_headers(&headers);
             tx.send_modify(|r| {
                 r.requests.push(request);
-                r.header = header;
+                r.headers = headers;
             });
             let reply = ExportMetricsServiceResponse {
                 partial_success: None,
@@ -287,7 +289,7 @@ async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
     let resource = resource(last);
     assert_eq!(resource["service.name"], "infobip-billing-exporter");
     assert_eq!(resource["service.version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(got.header.as_deref(), Some("yes"));
+    assert_eq!(got.headers["x-test"], "yes");
     receivers.cancel();
 }
 
@@ -461,6 +463,64 @@ async fn the_environment_alone_sets_up_the_push() {
     );
     assert_eq!(resource["deployment.environment"], "prod");
     assert_eq!(resource["service.version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(got.header.as_deref(), Some("from env"));
+    assert_eq!(got.headers["x-test"], "from env");
+    receivers.cancel();
+}
+
+/// README.md's "OpenTelemetry" example, run as shown (a receiver in place of the collector, and
+/// any free port for /metrics): the environment alone sets up the push, and the last push
+/// carries the resource and header the example sets, and the self-metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_opentelemetry_example_runs_as_shown() {
+    let receivers = CancellationToken::new();
+    let (addr, mut received) = grpc_receiver(receivers.clone(), None).await;
+    let example = common::readme_example("## OpenTelemetry", "sh");
+    let words: Vec<String> = example
+        .replace("127.0.0.1:4317", &addr.to_string())
+        .replace("127.0.0.1:9477", "127.0.0.1:0")
+        .split_whitespace()
+        .filter(|w| *w != "\\")
+        .map(str::to_owned)
+        .collect();
+    let at = words
+        .iter()
+        .position(|w| w == "infobip-billing-exporter")
+        .expect("the command");
+    let env: Vec<(String, std::ffi::OsString)> = words[..at]
+        .iter()
+        .map(|w| {
+            let (k, v) = w.split_once('=').expect("NAME=value");
+            (k.to_owned(), v.into())
+        })
+        .collect();
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_os_str()))
+        .collect();
+    let args: Vec<&str> = words[at + 1..].iter().map(String::as_str).collect();
+    let demo = Proc::spawn_with_env(&args, &env);
+    for _ in 0..3 {
+        Proc::wait_line(&demo.stderr, "result applied");
+    }
+    // Stopping pushes once more, after every result.
+    assert!(demo.interrupt_and_wait().success());
+    tokio::time::timeout(WAIT, received.wait_for(|r| !r.requests.is_empty()))
+        .await
+        .expect("a push")
+        .unwrap();
+    let got = received.borrow().clone();
+    let last = got.requests.last().unwrap();
+    let resource = resource(last);
+    assert_eq!(resource["service.name"], "billing-eu");
+    assert_eq!(resource["deployment.environment"], "prod");
+    assert_eq!(got.headers["x-scope-orgid"], "finops");
+    let (points, _) = all_pushed(last);
+    for metric in PUSHED_SELF_METRICS.iter().chain(&["infobip_billing_cost"]) {
+        assert!(
+            points.contains_key(*metric),
+            "{metric} pushed: {:?}",
+            points.keys()
+        );
+    }
     receivers.cancel();
 }
