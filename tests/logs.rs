@@ -24,10 +24,10 @@ fn logfmt(line: &str) -> Result<Vec<(String, String)>, String> {
         if key.is_empty() || key.contains([' ', '"']) {
             return Err(format!("bad key {key:?}"));
         }
-        let (value, after) = if after.starts_with('"') {
+        let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
             // A quoted value ends at the first quote not escaped by a backslash.
             let mut escaped = false;
-            let end = after[1..]
+            let end = quoted
                 .char_indices()
                 .find(|&(_, c)| {
                     let closes = c == '"' && !escaped;
