@@ -15,7 +15,8 @@ use crate::billing::calendar::{Clock, SystemClock};
 use crate::commands::backfill::BackfillArgs;
 use crate::commands::query::QueryArgs;
 use crate::commands::{backfill, demo, oneshot, query};
-use crate::config::{ApiKey, Config};
+use crate::config::{ApiKey, Config, resolve_otlp};
+use crate::logging::LogArgs;
 use crate::simulator::SimulatorArgs;
 use crate::{daemon, simulator};
 
@@ -25,6 +26,8 @@ use crate::{daemon, simulator};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,7 +168,7 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
         overrides: Box::new(|_| {}),
     };
     let running = daemon::start_reloadable(
-        Some(source),
+        source,
         &config,
         keys,
         (web, callback),
@@ -180,13 +183,16 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
 async fn check_config(path: &Path, offline: bool) -> ExitCode {
     let (problems, absent_secrets): (Vec<String>, Vec<String>) = match Config::load(path) {
         Ok(config) => {
+            let env = |name: &str| std::env::var(name).ok();
+            let otlp = resolve_otlp(config.metrics.otlp.as_ref(), &env).err();
+            let otlp = otlp.into_iter().flatten().map(|p| p.to_string());
             let absent = config.missing_secrets().into_iter().map(|p| p.to_string());
             // Offline checks often run where the secrets are not (CI, a laptop): the file is
             // valid, and the secrets are the deployment's to provide.
             if offline {
-                (Vec::new(), absent.collect())
+                (otlp.collect(), absent.collect())
             } else {
-                (absent.collect(), Vec::new())
+                (absent.chain(otlp).collect(), Vec::new())
             }
         }
         Err(err) => (err.problems(), Vec::new()),

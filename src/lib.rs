@@ -31,6 +31,8 @@
 //! - [`infobip`]: the upstream: wire types, the streaming result decoder, the HTTP client.
 //! - [`config`]: the YAML configuration, strict, with one `validate()`.
 //! - [`simulator`]: a Billing Usage API simulator for tests and the demo.
+//! - [`logging`]: the log lines on stderr, logfmt or JSON, and the final error of a command.
+//! - [`errors`]: the one convention for printing an error and its causes, each once.
 #![forbid(unsafe_code)]
 
 pub mod billing;
@@ -38,6 +40,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod errors;
 pub mod export;
 pub mod infobip;
+pub mod logging;
 pub mod simulator;

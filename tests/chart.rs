@@ -141,6 +141,28 @@ fn assert_core(docs: &[Value]) {
     infobip_billing_exporter::config::Config::from_yaml(yaml)
         .unwrap_or_else(|e| panic!("the exporter refuses the rendered config: {e}\n{yaml}"));
     assert!(yaml.contains("api_key_file: "), "keys come from files");
+    // The log flags are the exporter's own, each with a value.
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args[..3],
+        [
+            "run",
+            "--config",
+            "/etc/infobip-billing-exporter/config.yaml"
+        ]
+    );
+    for flag in ["--log.level", "--log.format"] {
+        let at = args.iter().position(|a| *a == flag).expect(flag);
+        assert!(
+            !args[at + 1].starts_with('-'),
+            "{flag} has a value: {args:?}"
+        );
+    }
 
     let callback = find(docs, "Service", "-callback").expect("the callback Service");
     assert_eq!(callback["spec"]["publishNotReadyAddresses"], true);
@@ -165,6 +187,67 @@ fn chart_renders_and_validates_with_default_values() {
         assert!(find(&docs, kind, "").is_none(), "{kind} is off by default");
     }
     assert!(find(&docs, "PersistentVolumeClaim", "-state").is_some());
+    let pod = &find(&docs, "Deployment", "").unwrap()["spec"]["template"]["spec"];
+    let volumes = pod["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().all(|v| v["name"] != "otlp-headers"),
+        "no OTLP headers Secret by default"
+    );
+}
+
+/// The OTLP headers Secret of all-on-values.yaml: mounted read-only as the file the rendered
+/// config names as otlp.headers_file, never written into the ConfigMap.
+fn assert_otlp_headers_from_the_secret(docs: &[Value]) {
+    let pod = &find(docs, "Deployment", "").unwrap()["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "otlp-headers")
+        .expect("the otlp-headers volume");
+    assert_eq!(volume["secret"]["secretName"], "otlp-headers");
+    assert_eq!(volume["secret"]["items"][0]["key"], "collector-headers");
+    let keys = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "api-keys")
+        .unwrap();
+    assert_eq!(
+        volume["secret"]["defaultMode"], keys["secret"]["defaultMode"],
+        "readable by the exporter's user only, as the API keys"
+    );
+    let file = format!(
+        "{}/{}",
+        pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "otlp-headers")
+            .expect("mounted")["mountPath"]
+            .as_str()
+            .unwrap(),
+        volume["secret"]["items"][0]["path"].as_str().unwrap()
+    );
+    let yaml = find(docs, "ConfigMap", "billing-exporter").unwrap()["data"]["config.yaml"]
+        .as_str()
+        .unwrap();
+    let config = infobip_billing_exporter::config::Config::from_yaml(yaml).unwrap();
+    let otlp = config.metrics.otlp.expect("the otlp section");
+    assert_eq!(otlp.headers_file.as_deref(), Some(Path::new(&file)));
+    assert_eq!(
+        otlp.endpoint.as_deref(),
+        Some("https://otel-collector.monitoring:4317"),
+        "the values' own otlp keys are kept"
+    );
+    let args = &pod["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .windows(2)
+            .any(|w| w[0] == "--log.format" && w[1] == "json"),
+        "{args}"
+    );
 }
 
 #[test]
@@ -174,6 +257,7 @@ fn chart_renders_and_validates_with_every_toggle_on() {
     let values_file = format!("{CHART}/ci/all-on-values.yaml");
     let docs = render(Some(&values_file), dir.path());
     assert_core(&docs);
+    assert_otlp_headers_from_the_secret(&docs);
     for kind in [
         "ServiceMonitor",
         "Ingress",

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use infobip_billing_exporter::config::{
-    ApiKey, ApiKeySource, Config, ConfigError, OtlpProtocol, Problem, SecretError,
+    ApiKey, ApiKeySource, Config, ConfigError, OtlpProtocol, OtlpSettings, Problem, SecretError,
+    resolve_otlp,
 };
 
 fn data(name: &str) -> PathBuf {
@@ -17,9 +18,14 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// What `check-config` prints for a file: the file's problems, else those of its OTLP push
+/// (with an empty environment).
 fn problems(name: &str) -> Vec<String> {
     match Config::load(&data(name)) {
-        Ok(config) => panic!("{name} should be rejected, got {config:?}"),
+        Ok(config) => match resolve_otlp(config.metrics.otlp.as_ref(), &|_| None) {
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+            Ok(_) => panic!("{name} should be rejected, got {config:?}"),
+        },
         Err(e) => e.problems(),
     }
 }
@@ -57,6 +63,7 @@ fn with_listeners(callback: &str, web: &str) -> Result<Config, ConfigError> {
 const BASE_URL_EXPECTED: &str = "expected https://HOST[:PORT], e.g. https://xxxxx.api.infobip.com";
 const PUBLIC_URL_EXPECTED: &str = "expected an absolute http(s) URL without query or fragment, e.g. https://billing-exporter.example.com (the exporter appends /callback/<target>/<token>)";
 const OPTIONAL_DIMENSIONS: &str = "APPLICATION_ID, ENTITY_ID, USER_NAME, CATEGORY_NAME, SUBCATEGORY_CODE, SUBCATEGORY_NAME, DIRECTION, TRAFFIC_TYPE, SENDER, SENDER_TYPE, NETWORK_NAME, NORM_NET_CODE, COUNTRY_NAME, COUNTRY_CODE, COUNTRY_PREFIX, CAMPAIGN_ID, CAMPAIGN_REFERENCE, TEMPLATE_ID";
+const CLEARTEXT: &str = "use https://, or http:// to a loopback host (127.0.0.1, ::1, localhost) such as a local proxy or the simulator";
 const NAME_EXPECTED: &str = "expected 1-63 characters from a-z, 0-9, '_' and '-' (it is used in URL paths and metric labels)";
 
 /// Every `invalid_*.yaml` and `syntax_*.yaml` fixture with the exact lines it must produce.
@@ -104,7 +111,7 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "invalid_base_url_http.yaml",
-            one("targets[0].base_url: \"http://xxxxx.api.infobip.com\" uses http://, but Infobip requires HTTPS; expected https:// (http:// is accepted only for loopback hosts such as the simulator)".into()),
+            one(format!("targets[0].base_url: \"http://xxxxx.api.infobip.com\" uses http://, which would send the API key in clear text; {CLEARTEXT}")),
         ),
         (
             "invalid_base_url_scheme.yaml",
@@ -263,7 +270,7 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
             "invalid_several.yaml",
             vec![
                 format!("targets[0].name: \"EU\" is not a valid name; {NAME_EXPECTED}"),
-                "targets[0].base_url: \"http://xxxxx.api.infobip.com\" uses http://, but Infobip requires HTTPS; expected https:// (http:// is accepted only for loopback hosts such as the simulator)".into(),
+                format!("targets[0].base_url: \"http://xxxxx.api.infobip.com\" uses http://, which would send the API key in clear text; {CLEARTEXT}"),
                 "targets[0]: neither api_key_env nor api_key_file is set; expected exactly one".into(),
                 "targets[1]: both api_key_env and api_key_file are set; expected exactly one".into(),
                 "interval: \"10s\" is too short; expected at least 1m".into(),
@@ -323,7 +330,15 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "invalid_otlp_endpoint_missing.yaml",
-            one("otlp.endpoint: missing; expected the collector's http(s) URL, e.g. http://otel-collector:4317".into()),
+            one("otlp.endpoint: missing; expected the collector's http(s) URL, e.g. http://otel-collector:4317, or set OTEL_EXPORTER_OTLP_ENDPOINT".into()),
+        ),
+        (
+            "invalid_otlp_endpoint_http_headers.yaml",
+            one(format!("otlp.endpoint: \"http://collector.example.com\" uses http://, which would send the OTLP headers in clear text; {CLEARTEXT}")),
+        ),
+        (
+            "invalid_public_url_http.yaml",
+            one(format!("callback.public_url: \"http://example.com\" uses http://, which would send the callback tokens in its path in clear text; {CLEARTEXT}")),
         ),
         (
             "invalid_otlp_endpoint.yaml",
@@ -536,9 +551,29 @@ fn full_file_sets_every_field() {
 #[test]
 fn grpc_over_https_is_accepted() {
     let config = Config::load(&data("valid_otlp_grpc_https.yaml")).unwrap();
-    let otlp = config.metrics.otlp.unwrap();
+    let otlp = settings(&config, &[]);
     assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
     assert_eq!(otlp.endpoint, "https://otel-collector.example.com:4317");
+}
+
+/// The OTLP settings of `config` with `env` as the whole environment.
+fn settings(config: &Config, env: &[(&str, &str)]) -> OtlpSettings {
+    try_settings(config, env)
+        .unwrap_or_else(|p| panic!("{p:?}"))
+        .expect("a push")
+}
+
+fn try_settings(
+    config: &Config,
+    env: &[(&str, &str)],
+) -> Result<Option<OtlpSettings>, Vec<String>> {
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    resolve_otlp(config.metrics.otlp.as_ref(), &lookup)
+        .map_err(|p| p.iter().map(ToString::to_string).collect())
 }
 
 #[test]
@@ -604,11 +639,11 @@ fn base_url_is_normalized() {
 #[test]
 fn base_url_rejects_what_infobip_cannot_serve() {
     for (input, reason) in [
-        ("http://xxxxx.api.infobip.com", "Infobip requires HTTPS"),
-        ("http://128.0.0.1:8080", "Infobip requires HTTPS"),
-        ("http://[::2]:8080", "Infobip requires HTTPS"),
-        ("http://localhost.example.com", "Infobip requires HTTPS"),
-        ("http://0.0.0.0:8080", "Infobip requires HTTPS"),
+        ("http://xxxxx.api.infobip.com", "the API key in clear text"),
+        ("http://128.0.0.1:8080", "the API key in clear text"),
+        ("http://[::2]:8080", "the API key in clear text"),
+        ("http://localhost.example.com", "the API key in clear text"),
+        ("http://0.0.0.0:8080", "the API key in clear text"),
         ("", "is empty"),
         ("https://", "has no host"),
         ("https://:443", "has no host"),
@@ -666,7 +701,8 @@ fn public_url_is_normalized() {
             "https://proxy.example.com/infobip/",
             "https://proxy.example.com/infobip",
         ),
-        ("http://10.0.0.5:9478", "http://10.0.0.5:9478"),
+        ("http://127.0.0.1:9478", "http://127.0.0.1:9478"),
+        ("http://localhost:9478/", "http://localhost:9478"),
         ("HTTPS://Example.COM/Hook", "https://example.com/Hook"),
     ] {
         let config = with_public_url(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -678,6 +714,14 @@ fn public_url_is_normalized() {
         ("ftp://example.com", "unsupported scheme"),
         ("https://example.com/x#y", "query or fragment"),
         ("https:///path", "has no host"),
+        (
+            "http://10.0.0.5:9478",
+            "the callback tokens in its path in clear text",
+        ),
+        (
+            "http://example.com",
+            "the callback tokens in its path in clear text",
+        ),
     ] {
         let line = &with_public_url(input).unwrap_err().problems()[0];
         assert!(
@@ -1018,10 +1062,18 @@ fn metric_options_are_read_with_defaults() {
     );
     assert_eq!(full.metrics.budgets[1].monthly.to_string(), "1250.50");
     let otlp = full.metrics.otlp.unwrap();
-    assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
-    assert_eq!(otlp.endpoint, "http://otel-collector:4317");
-    assert_eq!(otlp.interval, Duration::from_secs(60));
+    assert_eq!(otlp.protocol, Some(OtlpProtocol::Grpc));
+    assert_eq!(
+        otlp.endpoint.as_deref(),
+        Some("https://otel-collector:4317")
+    );
+    assert_eq!(otlp.interval, Some(Duration::from_secs(60)));
     assert_eq!(otlp.headers["x-scope-orgid"], "finops");
+    assert_eq!(
+        otlp.headers_file.as_deref(),
+        Some(Path::new("/run/secrets/otlp-headers"))
+    );
+    assert!(!format!("{otlp:?}").contains("finops"), "{otlp:?}");
 }
 
 #[test]
@@ -1038,10 +1090,294 @@ fn otlp_http_endpoint_gets_the_signal_path_unless_it_has_one() {
             "otlp:\n  endpoint: {endpoint}\n  protocol: http/protobuf"
         ))
         .unwrap();
-        assert_eq!(
-            config.metrics.otlp.unwrap().endpoint,
-            expected,
-            "{endpoint}"
-        );
+        assert_eq!(settings(&config, &[]).endpoint, expected, "{endpoint}");
     }
+}
+
+#[test]
+fn otlp_environment_fills_what_the_file_leaves_out() {
+    let none = minimal_with("").unwrap();
+    assert_eq!(
+        try_settings(&none, &[]),
+        Ok(None),
+        "no section, no endpoint: no push"
+    );
+    assert_eq!(
+        try_settings(&none, &[("OTEL_SERVICE_NAME", "x")]),
+        Ok(None),
+        "only OTEL_EXPORTER_OTLP_ENDPOINT turns the push on"
+    );
+
+    let alone = settings(
+        &none,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ],
+    );
+    assert_eq!(alone.endpoint, "http://127.0.0.1:4318/v1/metrics");
+    assert_eq!(alone.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(alone.interval, Duration::from_secs(60));
+    assert_eq!(alone.resource["service.name"], "infobip-billing-exporter");
+    assert_eq!(alone.resource["service.version"], env!("CARGO_PKG_VERSION"));
+
+    // The spec's URL rules: the generic variable is a base, the signal one is used as it is.
+    let base = settings(
+        &none,
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://otlp.example.com/otlp/",
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ],
+    );
+    assert_eq!(base.endpoint, "https://otlp.example.com/otlp/v1/metrics");
+    let signal = settings(
+        &none,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://ignored.example.com"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "https://m.example.com/in",
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
+        ],
+    );
+    assert_eq!(signal.endpoint, "https://m.example.com/in");
+    assert_eq!(signal.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(signal.interval, Duration::from_secs(5));
+
+    // What the file says wins; an empty variable is unset.
+    let file = minimal_with(
+        "otlp:\n  endpoint: https://file.example.com:4317\n  protocol: grpc\n  interval: 30s",
+    )
+    .unwrap();
+    let won = settings(
+        &file,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://env.example.com"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", " "),
+        ],
+    );
+    assert_eq!(won.endpoint, "https://file.example.com:4317");
+    assert_eq!(won.protocol, OtlpProtocol::Grpc);
+    assert_eq!(won.interval, Duration::from_secs(30));
+    assert!(won.headers.is_empty());
+    // A section without an endpoint takes the environment's.
+    let partial = minimal_with("otlp:\n  interval: 10s").unwrap();
+    let filled = settings(
+        &partial,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")],
+    );
+    assert_eq!(
+        (filled.endpoint.as_str(), filled.interval),
+        ("http://localhost:4317", Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn otlp_headers_and_resource_from_the_environment() {
+    let none = minimal_with("").unwrap();
+    let got = settings(
+        &none,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization=Bearer%20s3cr%3Dt, x-scope-orgid=finops,",
+            ),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,service.name=from-attributes,team=fin%2Cops",
+            ),
+            ("OTEL_SERVICE_NAME", "billing-eu"),
+        ],
+    );
+    assert_eq!(got.headers["authorization"], "Bearer s3cr=t");
+    assert_eq!(got.headers["x-scope-orgid"], "finops");
+    assert_eq!(
+        got.resource["service.name"], "billing-eu",
+        "OTEL_SERVICE_NAME wins"
+    );
+    assert_eq!(got.resource["deployment.environment"], "prod");
+    assert_eq!(got.resource["team"], "fin,ops");
+    let shown = format!("{got:?}");
+    assert!(
+        !shown.contains("s3cr"),
+        "Debug hides header values: {shown}"
+    );
+
+    // The signal-specific variable replaces the generic one.
+    let signal = settings(
+        &none,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "b=2"),
+        ],
+    );
+    assert_eq!(signal.headers.keys().collect::<Vec<_>>(), ["b"]);
+}
+
+#[test]
+fn otlp_environment_problems_name_the_variable_and_hide_secrets() {
+    let none = minimal_with("").unwrap();
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com");
+    for (env, expected) in [
+        (
+            vec![endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+            "OTEL_EXPORTER_OTLP_PROTOCOL: \"http/json\" is not supported; expected grpc or http/protobuf",
+        ),
+        (
+            vec![endpoint, ("OTEL_METRIC_EXPORT_INTERVAL", "5s")],
+            "OTEL_METRIC_EXPORT_INTERVAL: \"5s\" is not a whole number of milliseconds; expected 1000 to 86400000, e.g. 60000",
+        ),
+        (
+            vec![endpoint, ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,tokens3cret")],
+            "OTEL_EXPORTER_OTLP_HEADERS: header 2 is not key=value with a percent-encoded UTF-8 value; expected key1=value1,key2=value2",
+        ),
+        (
+            vec![endpoint, ("OTEL_EXPORTER_OTLP_HEADERS", "a=line%0Abreak")],
+            "OTEL_EXPORTER_OTLP_HEADERS: header \"a\": the value contains line breaks or control characters; expected one line",
+        ),
+        (
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT: \"collector:4317\" is not an absolute URL (no http:// or https://); expected the collector's http(s) URL, e.g. http://otel-collector:4317",
+        ),
+        (
+            vec![
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "http://collector.example.com:4317",
+                ),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=s3cret"),
+            ],
+            "OTEL_EXPORTER_OTLP_ENDPOINT: \"http://collector.example.com:4317\" uses http://, which would send the OTLP headers in clear text; use https://, or http:// to a loopback host (127.0.0.1, ::1, localhost) such as a local proxy or the simulator",
+        ),
+    ] {
+        let got = try_settings(&none, &env).unwrap_err();
+        assert_eq!(got, [expected], "{env:?}");
+        assert!(!got[0].contains("s3cret"), "{got:?}");
+    }
+    // The file's endpoint with the environment's headers: refused all the same.
+    let file = minimal_with("otlp:\n  endpoint: http://collector.example.com").unwrap();
+    let got = try_settings(
+        &file,
+        &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=s3cret")],
+    )
+    .unwrap_err();
+    assert!(
+        got[0].starts_with("otlp.endpoint: \"http://collector.example.com\" uses http://"),
+        "{got:?}"
+    );
+    // Loopback takes headers over http://.
+    let local = minimal_with("otlp:\n  endpoint: http://127.0.0.1:4317").unwrap();
+    assert_eq!(
+        settings(&local, &[("OTEL_EXPORTER_OTLP_HEADERS", "a=1")]).headers["a"],
+        "1"
+    );
+}
+
+#[test]
+fn otlp_headers_file_is_merged_and_each_header_comes_from_one_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("headers");
+    std::fs::write(
+        &file,
+        "# the collector's token\nAuthorization: Bearer s3cret\n\nX-Tenant:  finops \n",
+    )
+    .unwrap();
+    let config = minimal_with(&format!(
+        "otlp:\n  endpoint: https://otlp.example.com\n  headers:\n    x-a: b\n  headers_file: {}",
+        file.display()
+    ))
+    .unwrap();
+    let got = settings(&config, &[("OTEL_EXPORTER_OTLP_HEADERS", "x-c=d")]);
+    assert_eq!(got.headers["authorization"], "Bearer s3cret");
+    assert_eq!(got.headers["x-tenant"], "finops");
+    assert_eq!(got.headers["x-a"], "b");
+    assert_eq!(got.headers["x-c"], "d");
+
+    let twice = try_settings(
+        &config,
+        &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=x")],
+    )
+    .unwrap_err();
+    assert_eq!(
+        twice,
+        [
+            "OTEL_EXPORTER_OTLP_HEADERS: header \"authorization\" is also set by otlp.headers_file; set each header in one place (the config and the environment are merged)"
+        ]
+    );
+
+    std::fs::write(&file, "Authorization Bearer s3cret\n").unwrap();
+    let bad = try_settings(&config, &[]).unwrap_err();
+    assert_eq!(
+        bad,
+        [format!(
+            "otlp.headers_file: {}, line 1: is not `Name: value`",
+            file.display()
+        )]
+    );
+    std::fs::remove_file(&file).unwrap();
+    let missing = try_settings(&config, &[]).unwrap_err();
+    assert!(
+        missing[0].starts_with(&format!(
+            "otlp.headers_file: cannot read {}: ",
+            file.display()
+        )),
+        "{missing:?}"
+    );
+}
+
+/// The refusals as `check-config --offline` prints them, with headers from the file and from
+/// the environment.
+#[test]
+fn check_config_refuses_secrets_over_plain_http() {
+    let bin = env!("CARGO_BIN_EXE_infobip-billing-exporter");
+    let check = |file: &str, env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["check-config", "--offline", "--config"])
+            .arg(data(file))
+            .env("INFOBIP_API_KEY", "k");
+        for var in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stderr.contains("not-for-the-wire"), "{stderr}");
+        stderr
+    };
+    let public = check("invalid_public_url_http.yaml", &[]);
+    assert!(
+        public.contains(&format!("  callback.public_url: \"http://example.com\" uses http://, which would send the callback tokens in its path in clear text; {CLEARTEXT}")),
+        "{public}"
+    );
+    let otlp = check("invalid_otlp_endpoint_http_headers.yaml", &[]);
+    assert!(
+        otlp.contains(&format!("  otlp.endpoint: \"http://collector.example.com\" uses http://, which would send the OTLP headers in clear text; {CLEARTEXT}")),
+        "{otlp}"
+    );
+    let env = check(
+        "valid_otlp_http_no_headers.yaml",
+        &[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=not-for-the-wire",
+        )],
+    );
+    assert!(
+        env.contains("  otlp.endpoint: \"http://collector.example.com\" uses http://, which would send the OTLP headers in clear text"),
+        "{env}"
+    );
 }

@@ -19,6 +19,14 @@ async fn settled_harness() -> Harness {
     .await;
     let expected = h.simulator_month_totals();
     h.wait_for_months(&expected).await;
+    // The simulator records a delivery once its 200 arrives, which can trail the figures.
+    tokio::time::timeout(WAIT, async {
+        while h.simulator.stats().callbacks_delivered < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("three deliveries recorded");
     h
 }
 

@@ -1,6 +1,7 @@
 //! OTLP push against in-test receivers (gRPC with tonic, also behind TLS; HTTP/protobuf decoded
-//! with prost on an axum route): the pushed data metrics carry the same names, attributes and
-//! values as /metrics.
+//! with prost on an axum route): the pushed data metrics and self-metrics carry the same names,
+//! attributes and values as /metrics, and the OpenTelemetry environment variables alone set up
+//! the push.
 
 mod common;
 
@@ -10,8 +11,11 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use common::{Proc, WAIT, parse, scrape};
-use infobip_billing_exporter::config::{BudgetConfig, BudgetMatch, OtlpConfig, OtlpProtocol};
-use infobip_billing_exporter::simulator::SimulatorOptions;
+use infobip_billing_exporter::config::{
+    ApiKey, BudgetConfig, BudgetMatch, Config, OtlpConfig, OtlpProtocol,
+};
+use infobip_billing_exporter::daemon;
+use infobip_billing_exporter::simulator::{Simulator, SimulatorOptions};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -21,15 +25,25 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use prost::Message as _;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, ServerTlsConfig};
 
-/// What a receiver got: every request, and the `x-test` header of the last one.
+/// What a receiver got: every request, and the `x-…` headers of the last one.
 #[derive(Debug, Default, Clone)]
 struct Received {
     requests: Vec<ExportMetricsServiceRequest>,
-    header: Option<String>,
+    headers: BTreeMap<String, String>,
+}
+
+/// The `x-…` headers (the ones the tests set) of a request.
+fn x_headers(headers: &axum::http::HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-"))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 #[derive(Clone)]
@@ -41,14 +55,10 @@ impl MetricsService for Grpc {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let header = request
-            .metadata()
-            .get("x-test")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let headers = x_headers(&request.metadata().clone().into_headers());
         self.0.send_modify(|r| {
             r.requests.push(request.into_inner());
-            r.header = header;
+            r.headers = headers;
         });
         Ok(tonic::Response::new(ExportMetricsServiceResponse {
             partial_success: None,
@@ -90,13 +100,10 @@ async fn http_receiver(shutdown: CancellationToken) -> (SocketAddr, watch::Recei
             let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
                 return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
             };
-            let header = headers
-                .get("x-test")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let headers = x_headers(&headers);
             tx.send_modify(|r| {
                 r.requests.push(request);
-                r.header = header;
+                r.headers = headers;
             });
             let reply = ExportMetricsServiceResponse {
                 partial_success: None,
@@ -116,16 +123,39 @@ async fn http_receiver(shutdown: CancellationToken) -> (SocketAddr, watch::Recei
 /// metric name → {(attributes, value)} of one export request.
 type Points = BTreeMap<String, BTreeSet<(Vec<(String, String)>, u64)>>;
 
+const SELF_PREFIX: &str = "infobip_billing_exporter_";
+/// The exporter's own metrics that are pushed beside the data metrics.
+const PUSHED_SELF_METRICS: [&str; 3] = [
+    "infobip_billing_exporter_up",
+    "infobip_billing_exporter_last_success_timestamp_seconds",
+    "infobip_billing_exporter_callbacks_total",
+];
+
+/// The data metrics of one export request.
 fn pushed(request: &ExportMetricsServiceRequest) -> Points {
+    let mut points = all_pushed(request).0;
+    points.retain(|name, _| !name.starts_with(SELF_PREFIX));
+    points
+}
+
+/// Every metric of one export request (values as f64 bits), and each one's description.
+fn all_pushed(request: &ExportMetricsServiceRequest) -> (Points, BTreeMap<String, String>) {
     let mut points = Points::new();
+    let mut descriptions = BTreeMap::new();
     for rm in &request.resource_metrics {
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
-                let Some(metric::Data::Gauge(gauge)) = &m.data else {
-                    panic!("{} is not a gauge", m.name);
+                let data_points = match &m.data {
+                    Some(metric::Data::Gauge(gauge)) => &gauge.data_points,
+                    Some(metric::Data::Sum(sum)) if sum.is_monotonic => {
+                        assert!(m.name.ends_with("_total"), "{} is a counter", m.name);
+                        &sum.data_points
+                    }
+                    other => panic!("{} is {other:?}", m.name),
                 };
+                descriptions.insert(m.name.clone(), m.description.clone());
                 let entry = points.entry(m.name.clone()).or_default();
-                for p in &gauge.data_points {
+                for p in data_points {
                     let mut attrs: Vec<(String, String)> = p
                         .attributes
                         .iter()
@@ -138,8 +168,10 @@ fn pushed(request: &ExportMetricsServiceRequest) -> Points {
                         })
                         .collect();
                     attrs.sort();
-                    let Some(number_data_point::Value::AsDouble(v)) = p.value else {
-                        panic!("{} has no double value", m.name);
+                    let v = match p.value {
+                        Some(number_data_point::Value::AsDouble(v)) => v,
+                        Some(number_data_point::Value::AsInt(v)) => v as f64,
+                        None => panic!("{} has no value", m.name),
                     };
                     entry.insert((attrs, v.to_bits()));
                 }
@@ -147,7 +179,7 @@ fn pushed(request: &ExportMetricsServiceRequest) -> Points {
         }
     }
     points.retain(|_, p| !p.is_empty());
-    points
+    (points, descriptions)
 }
 
 fn resource(request: &ExportMetricsServiceRequest) -> BTreeMap<String, String> {
@@ -166,11 +198,31 @@ fn resource(request: &ExportMetricsServiceRequest) -> BTreeMap<String, String> {
 
 /// The data metrics of a scrape, in the same shape.
 fn scraped(text: &str) -> Points {
+    let mut points = scraped_all(text);
+    points.retain(|name, _| !name.starts_with(SELF_PREFIX));
+    points
+}
+
+/// The self-metrics that are pushed, as a scrape shows them.
+fn scraped_self(text: &str) -> Points {
+    let mut points = scraped_all(text);
+    points.retain(|name, _| PUSHED_SELF_METRICS.contains(&name.as_str()));
+    points
+}
+
+/// `# HELP` of `metric` in a scrape (OpenMetrics names a counter's family without `_total`).
+fn help(text: &str, metric: &str) -> String {
+    let family = metric.strip_suffix("_total").unwrap_or(metric);
+    let prefixes = [format!("# HELP {metric} "), format!("# HELP {family} ")];
+    text.lines()
+        .find_map(|l| prefixes.iter().find_map(|p| l.strip_prefix(p.as_str())))
+        .unwrap_or_else(|| panic!("no HELP for {metric}"))
+        .to_owned()
+}
+
+fn scraped_all(text: &str) -> Points {
     let mut points = Points::new();
     for s in parse(text) {
-        if s.name.starts_with("infobip_billing_exporter_") {
-            continue;
-        }
         let value: f64 = s.value.try_into().unwrap();
         points
             .entry(s.name)
@@ -202,14 +254,16 @@ async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
             },
         }];
         c.metrics.otlp = Some(OtlpConfig {
-            endpoint,
-            protocol,
-            interval: Duration::from_secs(1),
+            endpoint: Some(endpoint),
+            protocol: Some(protocol),
+            interval: Some(Duration::from_secs(1)),
             headers: [("x-test".to_owned(), "yes".to_owned())].into(),
+            headers_file: None,
         });
     })
     .await;
-    let expected = scraped(&scrape(demo.exporter.web_addr).await);
+    let scrape_text = scrape(demo.exporter.web_addr).await;
+    let expected = scraped(&scrape_text);
     // A periodic push already arrived while the exporter runs.
     tokio::time::timeout(WAIT, received.wait_for(|r| !r.requests.is_empty()))
         .await
@@ -231,11 +285,35 @@ async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
         assert_eq!(pushed.get(metric), expected.get(metric), "{metric}");
     }
     assert_eq!(pushed, expected, "every data metric");
+    assert_self_metrics_as_scraped(last, &scrape_text);
     let resource = resource(last);
     assert_eq!(resource["service.name"], "infobip-billing-exporter");
     assert_eq!(resource["service.version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(got.header.as_deref(), Some("yes"));
+    assert_eq!(got.headers["x-test"], "yes");
     receivers.cancel();
+}
+
+/// `up`, `last_success_timestamp_seconds` and `callbacks_total`: pushed with the names, labels,
+/// values and HELP of the scrape.
+fn assert_self_metrics_as_scraped(request: &ExportMetricsServiceRequest, scrape_text: &str) {
+    let (points, descriptions) = all_pushed(request);
+    let want = scraped_self(scrape_text);
+    for metric in PUSHED_SELF_METRICS {
+        assert!(want.contains_key(metric), "{metric} scraped");
+        assert_eq!(points.get(metric), want.get(metric), "{metric}");
+        // prometheus-client appends a '.' to every HELP it registers.
+        assert_eq!(
+            descriptions[metric].trim_end_matches('.'),
+            help(scrape_text, metric).trim_end_matches('.'),
+            "{metric}"
+        );
+    }
+    let pushed_self: BTreeSet<&str> = points
+        .keys()
+        .map(String::as_str)
+        .filter(|n| n.starts_with(SELF_PREFIX))
+        .collect();
+    assert_eq!(pushed_self, BTreeSet::from(PUSHED_SELF_METRICS));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,5 +381,145 @@ async fn grpc_over_tls_verifies_the_collector() {
     assert!(pushed.contains_key("infobip_billing_cost"), "{pushed:?}");
     assert!(right.interrupt_and_wait().success());
     assert!(sim.interrupt_and_wait().success());
+    receivers.cancel();
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` alone, without an `otlp` section, turns the push on; the
+/// service name, resource attributes, headers and interval come from the environment too,
+/// injected here rather than set on the test process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_alone_sets_up_the_push() {
+    let receivers = CancellationToken::new();
+    let (addr, mut received) = grpc_receiver(receivers.clone(), None).await;
+    let env: BTreeMap<&str, String> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-test=from%20env".to_owned()),
+        ("OTEL_SERVICE_NAME", "billing-eu".to_owned()),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=prod,service.name=overridden".to_owned(),
+        ),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1000".to_owned()),
+    ]
+    .into();
+    let lookup = move |name: &str| env.get(name).cloned();
+
+    let clock = common::november_clock();
+    let shutdown = CancellationToken::new();
+    let simulator = Simulator::new(SimulatorOptions::default(), clock.clone());
+    let sim = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_url = format!("http://{}", sim.local_addr().unwrap());
+    tokio::spawn(simulator.clone().serve(sim, shutdown.clone()));
+    let web = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cb = callback.local_addr().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let config = Config::from_yaml(&format!(
+        "targets:\n  - name: sim\n    base_url: {sim_url}\n    api_key_env: UNUSED_IN_TESTS\n\
+         callback:\n  listen: {cb}\n  public_url: http://{cb}\nweb:\n  listen: 127.0.0.1:0\n\
+         state_dir: {}\n",
+        state.path().display()
+    ))
+    .unwrap();
+    assert!(config.metrics.otlp.is_none(), "no otlp section");
+    let key = ApiKey::new(simulator.options().api_key.clone());
+    let exporter = daemon::start_with_env(
+        &config,
+        vec![key],
+        (web, callback),
+        clock,
+        shutdown.clone(),
+        std::sync::Arc::new(lookup),
+    )
+    .await
+    .unwrap();
+    // Every month applied and acknowledged, so the self-metrics are final too.
+    tokio::time::timeout(WAIT, async {
+        while simulator.stats().callbacks_delivered < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("three callbacks within the wait");
+    tokio::time::timeout(WAIT, received.wait_for(|r| !r.requests.is_empty()))
+        .await
+        .expect("a periodic push within the wait")
+        .unwrap();
+    let scrape_text = scrape(exporter.web_addr).await;
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, exporter.join())
+        .await
+        .expect("clean stop");
+
+    let got = received.borrow().clone();
+    let last = got.requests.last().unwrap();
+    assert_eq!(pushed(last), scraped(&scrape_text), "every data metric");
+    assert_self_metrics_as_scraped(last, &scrape_text);
+    let resource = resource(last);
+    assert_eq!(
+        resource["service.name"], "billing-eu",
+        "OTEL_SERVICE_NAME wins"
+    );
+    assert_eq!(resource["deployment.environment"], "prod");
+    assert_eq!(resource["service.version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(got.headers["x-test"], "from env");
+    receivers.cancel();
+}
+
+/// README.md's "OpenTelemetry" example, run as shown (a receiver in place of the collector, and
+/// any free port for /metrics): the environment alone sets up the push, and the last push
+/// carries the resource and header the example sets, and the self-metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_opentelemetry_example_runs_as_shown() {
+    let receivers = CancellationToken::new();
+    let (addr, mut received) = grpc_receiver(receivers.clone(), None).await;
+    let example = common::readme_example("## OpenTelemetry", "sh");
+    let words: Vec<String> = example
+        .replace("127.0.0.1:4317", &addr.to_string())
+        .replace("127.0.0.1:9477", "127.0.0.1:0")
+        .split_whitespace()
+        .filter(|w| *w != "\\")
+        .map(str::to_owned)
+        .collect();
+    let at = words
+        .iter()
+        .position(|w| w == "infobip-billing-exporter")
+        .expect("the command");
+    let env: Vec<(String, std::ffi::OsString)> = words[..at]
+        .iter()
+        .map(|w| {
+            let (k, v) = w.split_once('=').expect("NAME=value");
+            (k.to_owned(), v.into())
+        })
+        .collect();
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_os_str()))
+        .collect();
+    let args: Vec<&str> = words[at + 1..].iter().map(String::as_str).collect();
+    let demo = Proc::spawn_with_env(&args, &env);
+    for _ in 0..3 {
+        Proc::wait_line(&demo.stderr, "result applied");
+    }
+    // Stopping pushes once more, after every result.
+    assert!(demo.interrupt_and_wait().success());
+    tokio::time::timeout(WAIT, received.wait_for(|r| !r.requests.is_empty()))
+        .await
+        .expect("a push")
+        .unwrap();
+    let got = received.borrow().clone();
+    let last = got.requests.last().unwrap();
+    let resource = resource(last);
+    assert_eq!(resource["service.name"], "billing-eu");
+    assert_eq!(resource["deployment.environment"], "prod");
+    assert_eq!(got.headers["x-scope-orgid"], "finops");
+    let (points, _) = all_pushed(last);
+    for metric in PUSHED_SELF_METRICS.iter().chain(&["infobip_billing_cost"]) {
+        assert!(
+            points.contains_key(*metric),
+            "{metric} pushed: {:?}",
+            points.keys()
+        );
+    }
     receivers.cancel();
 }

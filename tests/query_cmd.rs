@@ -249,7 +249,17 @@ async fn bad_flags_are_refused_before_anything_is_sent() {
         ),
         (
             args(&["query", "--base-url", "ftp://x", "--format", "csv"]),
-            "is not an http:// or https:// URL",
+            "--base-url \"ftp://x\" has the unsupported scheme \"ftp\"",
+        ),
+        (
+            args(&[
+                "query",
+                "--base-url",
+                &sim.url,
+                "--public-url",
+                "http://callback.example.com",
+            ]),
+            "--public-url \"http://callback.example.com\" uses http://, which would send the callback tokens in its path in clear text",
         ),
         (args(&["query"]), "give either --config FILE or --base-url"),
     ];
@@ -265,4 +275,71 @@ async fn bad_flags_are_refused_before_anything_is_sent() {
     let stats = sim.simulator.stats();
     assert_eq!(stats.queries_accepted, 0);
     assert!(stats.rejected.is_empty(), "{:?}", stats.rejected);
+}
+
+/// `--base-url http://example.com` would send the API key in clear text: refused before
+/// anything is sent. A loopback listener stands in as the proxy for every scheme, so a request
+/// that did go out would land there (and nowhere beyond this machine).
+#[test]
+fn cleartext_base_url_is_refused_before_anything_is_sent() {
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "query",
+        "--base-url",
+        "http://example.com",
+        "--timeout",
+        "5s",
+    ])
+    .env("INFOBIP_API_KEY", "k-not-for-the-wire")
+    .env("RUST_LOG", "warn");
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env(var, &proxy_url);
+    }
+    cmd.env_remove("NO_PROXY").env_remove("no_proxy");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --base-url \"http://example.com\" uses http://, which would send the API key in clear text; use https://, or http:// to a loopback host (127.0.0.1, ::1, localhost) such as a local proxy or the simulator"
+    );
+    assert!(!stderr.contains("k-not-for-the-wire"));
+    proxy.set_nonblocking(true).unwrap();
+    assert_eq!(
+        proxy.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing was sent"
+    );
+}
+
+/// A network error names its cause once: reqwest's message does not repeat through the chain.
+#[test]
+fn a_network_error_names_its_cause_once() {
+    let closed = common::free_port();
+    let out = Command::new(BIN)
+        .args(["query", "--base-url"])
+        .arg(format!("http://127.0.0.1:{closed}"))
+        .args(["--timeout", "5s"])
+        .env("INFOBIP_API_KEY", "k")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().last().unwrap();
+    assert!(
+        line.starts_with("error: could not reach Infobip: "),
+        "{line}"
+    );
+    for cause in ["error sending request for url", "Connection refused"] {
+        assert_eq!(line.matches(cause).count(), 1, "{cause:?} once: {line}");
+    }
 }

@@ -46,25 +46,22 @@ pub struct BackfillArgs {
 pub enum BackfillError {
     #[error(transparent)]
     OneShot(#[from] OneShotError),
-    #[error("month {month}: {source}")]
+    #[error("month {month}: {cause}")]
     Month {
         month: YearMonth,
-        #[source]
-        source: OneShotError,
+        cause: OneShotError,
     },
-    #[error("month {month}: the result cannot be used: {source}")]
+    #[error("month {month}: the result cannot be used: {cause}")]
     Decode {
         month: YearMonth,
-        #[source]
-        source: DecodeError,
+        cause: DecodeError,
     },
     #[error("month {month}: Infobip could not run the query: {message}")]
     Failed { month: YearMonth, message: String },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {cause}", path.display())]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("a query task stopped unexpectedly: {0}")]
     Task(String),
@@ -73,8 +70,8 @@ pub enum BackfillError {
 impl BackfillError {
     pub fn reason(&self) -> &'static str {
         match self {
-            BackfillError::OneShot(e) | BackfillError::Month { source: e, .. } => e.reason(),
-            BackfillError::Decode { source, .. } => source.reason(),
+            BackfillError::OneShot(e) | BackfillError::Month { cause: e, .. } => e.reason(),
+            BackfillError::Decode { cause, .. } => cause.reason(),
             BackfillError::Failed { .. } => "failed_result",
             BackfillError::Write { .. } => "write",
             BackfillError::Task(_) => "internal",
@@ -161,7 +158,7 @@ pub async fn run(
     let mut bodies = Vec::new();
     while let Some(joined) = queries.join_next().await {
         let (month, range, body) = joined.map_err(|e| BackfillError::Task(e.to_string()))?;
-        let body = body.map_err(|source| BackfillError::Month { month, source })?;
+        let body = body.map_err(|cause| BackfillError::Month { month, cause })?;
         bodies.push((month, range, body));
     }
     bar.finish_and_clear();
@@ -169,7 +166,7 @@ pub async fn run(
     bodies.sort_by_key(|(m, _, _)| *m);
     for (month, range, body) in bodies {
         let decoded = result::decode(&body, &dimensions)
-            .map_err(|source| BackfillError::Decode { month, source })?;
+            .map_err(|cause| BackfillError::Decode { month, cause })?;
         match decoded.outcome {
             Outcome::Success(usage) => {
                 let key = SegmentKey::new(&target.name, month);
@@ -278,9 +275,9 @@ pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> String {
 
 /// Temp file, fsync, rename: a reader never sees half a file.
 fn write_atomically(path: &Path, text: &str) -> Result<(), BackfillError> {
-    let err = |source| BackfillError::Write {
+    let err = |cause| BackfillError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let tmp = path.with_extension("tmp");
     {

@@ -22,8 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ApiKey, ApiKeySource, Config, DEFAULT_MAX_BODY, SecretError};
+use crate::config::{
+    ApiKey, ApiKeySource, Config, DEFAULT_MAX_BODY, SecretError, check_base_url, check_public_url,
+};
 use crate::daemon::callback::{is_json, wait_for_request_id};
+use crate::errors::chain;
 use crate::infobip::client::{Client, ClientError};
 use crate::infobip::model::{
     BillingUsageAggregate, BillingUsageDataFilter, DateInterval, QueryBillingUsageApiRequest,
@@ -89,20 +92,21 @@ pub enum OneShotError {
     },
     #[error("{path} has several targets ({known}): choose one with --target")]
     AmbiguousTarget { path: String, known: String },
-    #[error("--base-url {0:?} is not an http:// or https:// URL")]
+    /// The message is the config's, as for `targets[].base_url`.
+    #[error("--base-url {0}")]
     BaseUrl(String),
-    #[error("--public-url {0:?} is not an http:// or https:// URL")]
+    /// The message is the config's, as for `callback.public_url`.
+    #[error("--public-url {0}")]
     PublicUrl(String),
     #[error("API key: {0}")]
-    Key(#[from] SecretError),
-    #[error("cannot listen for callbacks on {addr}: {source}")]
+    Key(SecretError),
+    #[error("cannot listen for callbacks on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[source] reqwest::Error),
+    #[error("cannot build the HTTP client: {}", chain(.0))]
+    Http(reqwest::Error),
     #[error(transparent)]
     Submit(#[from] ClientError),
     #[error(
@@ -174,7 +178,10 @@ impl TargetArgs {
                     }
                 },
             };
-            let key = target.api_key.resolve_with(&env)?;
+            let key = target
+                .api_key
+                .resolve_with(&env)
+                .map_err(OneShotError::Key)?;
             return Ok(Target {
                 name: target.name.clone(),
                 base_url: target.base_url.clone(),
@@ -183,8 +190,10 @@ impl TargetArgs {
             });
         }
         let base_url = self.base_url.as_deref().ok_or(OneShotError::NoTarget)?;
-        let base_url = http_url(base_url).ok_or_else(|| OneShotError::BaseUrl(base_url.into()))?;
-        let key = ApiKeySource::Env(API_KEY_ENV.to_owned()).resolve_with(env)?;
+        let base_url = check_base_url(base_url).map_err(OneShotError::BaseUrl)?;
+        let key = ApiKeySource::Env(API_KEY_ENV.to_owned())
+            .resolve_with(env)
+            .map_err(OneShotError::Key)?;
         Ok(Target {
             name: self.target.clone().unwrap_or_else(|| "default".to_owned()),
             base_url,
@@ -192,15 +201,6 @@ impl TargetArgs {
             config: None,
         })
     }
-}
-
-/// `http(s)://host…` without a trailing `/`, or `None`.
-fn http_url(url: &str) -> Option<String> {
-    let url = url.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| url.to_owned())
 }
 
 /// A callback listener serving the queries of this process until dropped.
@@ -253,18 +253,18 @@ impl Receiver {
     pub async fn bind(listen: SocketAddr, public_url: Option<&str>) -> Result<Self, OneShotError> {
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|source| OneShotError::Listen {
+            .map_err(|cause| OneShotError::Listen {
                 addr: listen,
-                source,
+                cause,
             })?;
         let local_addr = listener
             .local_addr()
-            .map_err(|source| OneShotError::Listen {
+            .map_err(|cause| OneShotError::Listen {
                 addr: listen,
-                source,
+                cause,
             })?;
         let public_url = match public_url {
-            Some(url) => http_url(url).ok_or_else(|| OneShotError::PublicUrl(url.to_owned()))?,
+            Some(url) => check_public_url(url).map_err(OneShotError::PublicUrl)?,
             None => format!("http://{local_addr}"),
         };
         let slots = Arc::new(Slots::default());
@@ -417,11 +417,10 @@ pub enum ProbeError {
     NoHost(String),
     #[error("DNS: cannot resolve {host}: {detail}")]
     Dns { host: String, detail: String },
-    #[error("connect: cannot open a TCP connection to {addr}: {source}")]
+    #[error("connect: cannot open a TCP connection to {addr}: {cause}")]
     Connect {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{step}: no answer within {}", humantime::format_duration(*.after))]
     Timeout { step: &'static str, after: Duration },
@@ -431,8 +430,8 @@ pub enum ProbeError {
     Refused(ClientError),
     #[error("the probe query got {0}")]
     Unexpected(ClientError),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[source] reqwest::Error),
+    #[error("cannot build the HTTP client: {}", chain(.0))]
+    Http(reqwest::Error),
 }
 
 impl ProbeError {
@@ -500,9 +499,9 @@ pub async fn probe(
     tokio::time::timeout(PROBE_STEP_TIMEOUT, tokio::net::TcpStream::connect(address))
         .await
         .map_err(|_| timed("connect"))?
-        .map_err(|source| ProbeError::Connect {
+        .map_err(|cause| ProbeError::Connect {
             addr: address,
-            source,
+            cause,
         })?;
     let client = Client::new(base_url, key).map_err(ProbeError::Http)?;
     let empty = QueryBillingUsageRequest {
@@ -524,7 +523,7 @@ pub async fn probe(
         Ok(_) => 201,
         Err(ClientError::Validation { .. }) => 400,
         Err(e @ ClientError::Unauthorized { .. }) => return Err(ProbeError::Refused(e)),
-        Err(ClientError::Network(e)) => return Err(ProbeError::Tls(error_chain(&e))),
+        Err(ClientError::Network(e)) => return Err(ProbeError::Tls(chain(&e))),
         Err(e) => return Err(ProbeError::Unexpected(e)),
     };
     Ok(Probe {
@@ -532,17 +531,6 @@ pub async fn probe(
         tls: url.scheme() == "https",
         status,
     })
-}
-
-/// An error and its causes on one line: reqwest hides the TLS detail in the sources.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let _ = std::fmt::Write::write_fmt(&mut text, format_args!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -76,18 +76,25 @@
 //!   - name: all-usd
 //!     monthly: 1250.50
 //!     currency: USD
-//! # Optional: also push the data metrics over OTLP, with the names and labels of /metrics.
+//! # Optional: also push the metrics over OTLP, with the names and labels of /metrics. Every key
+//! # may be left out for its OTEL_EXPORTER_OTLP_* environment variable (README "OpenTelemetry"),
+//! # which the keys written here win over; OTEL_EXPORTER_OTLP_ENDPOINT alone turns the push on.
 //! otlp:
 //!   # The collector's URL. For http/protobuf, /v1/metrics is appended when the URL has no path.
-//!   endpoint: http://otel-collector:4317
+//!   # With headers (from any source), http:// is accepted only for loopback hosts.
+//!   endpoint: https://otel-collector:4317
 //!   # grpc (default) or http/protobuf. https:// is verified against the system's CA
 //!   # certificates; SSL_CERT_FILE in the environment names another PEM bundle.
 //!   protocol: grpc
 //!   # How often to push. Default 60s; 1s to 1d.
 //!   interval: 60s
-//!   # Optional headers sent with every push, e.g. for authentication.
+//!   # Optional headers sent with every push. Secrets (tokens) belong in headers_file instead.
 //!   headers:
 //!     x-scope-orgid: finops
+//!   # Optional: a file of further headers, one `Name: value` per line (blank lines and lines
+//!   # starting with # are skipped), e.g. `Authorization: Bearer <token>`. A header may come
+//!   # from one place only: headers, headers_file or OTEL_EXPORTER_OTLP_HEADERS.
+//!   headers_file: /run/secrets/otlp-headers
 //! ```
 //!
 //! Parsing happens in two steps: serde reads the file into raw structs whose fields are all
@@ -122,11 +129,15 @@ pub use self::durations::{
 };
 pub use self::listen::DEFAULT_WEB_LISTEN;
 pub use self::metrics::{DEFAULT_MAX_SERIES, MetricsConfig};
-pub use self::otlp::{DEFAULT_OTLP_INTERVAL, OtlpConfig, OtlpProtocol};
+pub use self::otlp::{
+    DEFAULT_OTLP_INTERVAL, DEFAULT_SERVICE_NAME, OtlpConfig, OtlpProtocol, OtlpSettings,
+    resolve_otlp,
+};
 pub use self::problems::{ConfigError, Problem};
 pub use self::secrets::{ApiKeySource, SecretError};
 pub use self::sizes::DEFAULT_MAX_BODY;
 pub use self::targets::TargetConfig;
+pub use self::url::{check_base_url, check_public_url};
 
 use self::durations::{validate_duration, validate_interval};
 use self::listen::{listeners_collide, parse_listen, validate_cidrs};
@@ -182,9 +193,9 @@ pub struct WebConfig {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_capped(path, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
+        let text = read_capped(path, MAX_CONFIG_BYTES).map_err(|cause| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Config::from_yaml(&text)
     }

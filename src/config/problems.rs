@@ -28,14 +28,14 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The reason is part of the message because `check-config` prints messages, not chains.
+    /// The cause is part of the message, as everywhere (see `crate::errors`).
     #[error(
-        "cannot read config file {}: {source}; check the path given with --config (or INFOBIP_EXPORTER_CONFIG) and that the file is readable",
+        "cannot read config file {}: {cause}; check the path given with --config (or INFOBIP_EXPORTER_CONFIG) and that the file is readable",
         path.display()
     )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Not YAML, or YAML of the wrong shape (unknown key, list instead of a mapping, ...).
     #[error("invalid configuration: {message}")]

@@ -73,4 +73,5 @@ pub(super) struct RawOtlp {
     pub(super) protocol: Option<String>,
     pub(super) interval: Option<String>,
     pub(super) headers: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) headers_file: Option<String>,
 }

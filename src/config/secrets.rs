@@ -27,12 +27,12 @@ pub enum SecretError {
     #[error("environment variable {var} is not valid UTF-8; set it to the Infobip API key")]
     EnvNotUnicode { var: String },
     #[error(
-        "cannot read API key file {}: {source}; check the path and that the exporter's user may read it",
+        "cannot read API key file {}: {cause}; check the path and that the exporter's user may read it",
         path.display()
     )]
     FileUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("API key file {} is empty; write the Infobip API key into it", path.display())]
     FileEmpty { path: PathBuf },
@@ -69,10 +69,10 @@ impl ApiKeySource {
                 key.to_owned()
             }
             ApiKeySource::File(path) => {
-                let content = read_capped(path, MAX_KEY_FILE_BYTES).map_err(|source| {
+                let content = read_capped(path, MAX_KEY_FILE_BYTES).map_err(|cause| {
                     SecretError::FileUnreadable {
                         path: path.clone(),
-                        source,
+                        cause,
                     }
                 })?;
                 // Editors and `echo` add a final newline; it is never part of the key.

@@ -6,50 +6,55 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::problems::Problems;
 
 pub(super) fn validate_base_url(path: &str, raw: &str, p: &mut Problems) -> Option<String> {
-    const EXPECTED: &str = "expected https://HOST[:PORT], e.g. https://xxxxx.api.infobip.com";
-    let url = match HttpUrl::parse(raw, Some("https")) {
-        Ok(url) => url,
-        Err(reason) => {
-            let shown = redact_userinfo(raw);
-            p.push(path, format!("{shown:?} {reason}; {EXPECTED}"));
-            return None;
-        }
-    };
-    if !url.path.is_empty() {
-        p.push(
-            path,
-            format!(
-                "{raw:?} has a path; {EXPECTED} (the exporter appends /billing/1/usage/query itself)"
-            ),
-        );
-        return None;
-    }
-    if url.scheme == "http" && !url.loopback {
-        p.push(
-            path,
-            format!(
-                "{raw:?} uses http://, but Infobip requires HTTPS; expected https:// (http:// is accepted only for loopback hosts such as the simulator)"
-            ),
-        );
-        return None;
-    }
-    Some(url.to_string())
+    check_base_url(raw).map_err(|m| p.push(path, m)).ok()
 }
 
 pub(super) fn validate_public_url(raw: &str, p: &mut Problems) -> Option<String> {
-    match HttpUrl::parse(raw, None) {
-        Ok(url) => Some(url.to_string()),
-        Err(reason) => {
-            let shown = redact_userinfo(raw);
-            p.push(
-                "callback.public_url",
-                format!(
-                    "{shown:?} {reason}; expected an absolute http(s) URL without query or fragment, e.g. https://billing-exporter.example.com (the exporter appends /callback/<target>/<token>)"
-                ),
-            );
-            None
-        }
+    check_public_url(raw)
+        .map_err(|m| p.push("callback.public_url", m))
+        .ok()
+}
+
+/// An Infobip base URL (`targets[].base_url`, `--base-url`), normalized; without a scheme,
+/// https:// is assumed. The error completes "<where>: ".
+pub fn check_base_url(raw: &str) -> Result<String, String> {
+    const EXPECTED: &str = "expected https://HOST[:PORT], e.g. https://xxxxx.api.infobip.com";
+    let url = HttpUrl::parse(raw, Some("https")).map_err(|reason| {
+        let shown = redact_userinfo(raw);
+        format!("{shown:?} {reason}; {EXPECTED}")
+    })?;
+    if !url.path.is_empty() {
+        return Err(format!(
+            "{raw:?} has a path; {EXPECTED} (the exporter appends /billing/1/usage/query itself)"
+        ));
     }
+    refuse_cleartext(raw, &url, "the API key")?;
+    Ok(url.to_string())
+}
+
+/// The URL Infobip posts callbacks to (`callback.public_url`, `--public-url`), normalized. The
+/// error completes "<where>: ".
+pub fn check_public_url(raw: &str) -> Result<String, String> {
+    let url = HttpUrl::parse(raw, None).map_err(|reason| {
+        let shown = redact_userinfo(raw);
+        format!(
+            "{shown:?} {reason}; expected an absolute http(s) URL without query or fragment, e.g. https://billing-exporter.example.com (the exporter appends /callback/<target>/<token>)"
+        )
+    })?;
+    refuse_cleartext(raw, &url, "the callback tokens in its path")?;
+    Ok(url.to_string())
+}
+
+/// The one rule for every URL a secret travels to (an API key, callback tokens, OTLP headers):
+/// plain http:// only to a loopback host, where nothing crosses a network. `raw` has no
+/// userinfo by then ([`HttpUrl::parse`] refuses it), so it may be shown.
+pub(super) fn refuse_cleartext(raw: &str, url: &HttpUrl, what: &str) -> Result<(), String> {
+    if url.scheme == "http" && !url.loopback {
+        return Err(format!(
+            "{raw:?} uses http://, which would send {what} in clear text; use https://, or http:// to a loopback host (127.0.0.1, ::1, localhost) such as a local proxy or the simulator"
+        ));
+    }
+    Ok(())
 }
 
 /// `raw` with any `user:password@` replaced, so that error messages never echo a password.
@@ -68,7 +73,7 @@ pub(super) fn redact_userinfo(raw: &str) -> String {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct HttpUrl {
     /// `http` or `https`.
-    scheme: &'static str,
+    pub(super) scheme: &'static str,
     /// Lower-case; IPv6 addresses keep their brackets.
     host: String,
     port: Option<u16>,

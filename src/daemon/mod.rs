@@ -72,7 +72,7 @@ impl Running {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot read a listener's address: {0}")]
-    Address(#[from] std::io::Error),
+    Address(std::io::Error),
     #[error(transparent)]
     State(#[from] StoreError),
     /// A target's HTTP client or the OTLP pusher could not be set up.
@@ -82,8 +82,8 @@ pub enum StartError {
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
 /// `keys` holds one resolved key per configured target, in order. The state directory is locked
-/// and loaded before anything is sent: a second instance on it stops here. Without a
-/// [`ConfigSource`], a reload is refused.
+/// and loaded before anything is sent: a second instance on it stops here. The OpenTelemetry
+/// variables come from the process environment; without a [`ConfigSource`], a reload is refused.
 pub async fn start(
     config: &Config,
     keys: Vec<ApiKey>,
@@ -92,17 +92,67 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
-    start_reloadable(None, config, keys, (web, callback), clock, shutdown).await
+    start_from(
+        None,
+        config,
+        keys,
+        (web, callback),
+        clock,
+        shutdown,
+        process_env(),
+    )
+    .await
 }
 
-/// [`start`], with the file `config` was read from, for reloads.
+/// Where the OpenTelemetry variables are read from: the process environment, or one a test
+/// injects.
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+fn process_env() -> Env {
+    Arc::new(|name: &str| std::env::var(name).ok())
+}
+
+/// Like [`start`], with the environment the OpenTelemetry variables are read from injected.
+pub async fn start_with_env(
+    config: &Config,
+    keys: Vec<ApiKey>,
+    (web, callback): (TcpListener, TcpListener),
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    env: Env,
+) -> Result<Running, StartError> {
+    start_from(None, config, keys, (web, callback), clock, shutdown, env).await
+}
+
+/// Like [`start`], with the file `config` was read from, for reloads.
 pub async fn start_reloadable(
+    source: ConfigSource,
+    config: &Config,
+    keys: Vec<ApiKey>,
+    listeners: (TcpListener, TcpListener),
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    start_from(
+        Some(source),
+        config,
+        keys,
+        listeners,
+        clock,
+        shutdown,
+        process_env(),
+    )
+    .await
+}
+
+async fn start_from(
     source: Option<ConfigSource>,
     config: &Config,
     keys: Vec<ApiKey>,
     (web, callback): (TcpListener, TcpListener),
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
+    env: Env,
 ) -> Result<Running, StartError> {
     let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let metrics = SelfMetrics::default();
@@ -124,10 +174,18 @@ pub async fn start_reloadable(
         PendingTable::restore(opened.pending),
         reloads,
     ));
-    let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
+    let (web_addr, callback_addr) = (
+        web.local_addr().map_err(StartError::Address)?,
+        callback.local_addr().map_err(StartError::Address)?,
+    );
     let mut tasks = JoinSet::new();
-    let supervisor =
-        Supervisor::start(Arc::clone(&shared), config, keys, source, shutdown.clone())?;
+    let supervisor = Supervisor::start(
+        Arc::clone(&shared),
+        config,
+        keys,
+        (source, env),
+        shutdown.clone(),
+    )?;
     tasks.spawn(supervisor.run(reload_requests));
     tasks.spawn(server::serve(
         web,

@@ -22,11 +22,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::{ApiKey, Config, ConfigError, SecretError, TargetConfig};
+use crate::daemon::Env;
 use crate::daemon::pending::wall_now;
 use crate::daemon::scheduler;
 use crate::daemon::shared::{ReloadRequest, Settings, Shared};
 use crate::daemon::store::StoreConfig;
-use crate::export::otlp::{self, OtlpError};
+use crate::errors::chain;
+use crate::export::otlp::{self, OtlpError, Sources};
 use crate::infobip::client::Client;
 
 /// Where the config came from, so that a reload reads it the same way.
@@ -53,23 +55,24 @@ impl ConfigSource {
     }
 }
 
+/// Why a config was not taken (see `crate::errors` for how causes are printed).
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     #[error("the exporter was started without a config file: there is nothing to reload")]
     NoFile,
     #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("target {target}: {source}")]
-    Secret { target: String, source: SecretError },
-    #[error("target {target}: cannot build the HTTP client: {source}")]
+    Config(ConfigError),
+    #[error("target {target}: {cause}")]
+    Secret { target: String, cause: SecretError },
+    #[error("target {target}: cannot build the HTTP client: {}", chain(cause))]
     Client {
         target: String,
-        source: reqwest::Error,
+        cause: reqwest::Error,
     },
     #[error(transparent)]
-    Otlp(#[from] OtlpError),
+    Otlp(OtlpError),
     #[error("reading the config file stopped: {0}")]
-    Interrupted(#[from] tokio::task::JoinError),
+    Interrupted(tokio::task::JoinError),
 }
 
 /// One target's running query loop and what it was started with.
@@ -98,6 +101,7 @@ pub(super) struct Supervisor {
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     source: Option<ConfigSource>,
+    env: Env,
     config: Config,
     loops: BTreeMap<String, TargetLoop>,
     pusher: Option<RunningPusher>,
@@ -110,13 +114,14 @@ impl Supervisor {
         shared: Arc<Shared>,
         config: &Config,
         keys: Vec<ApiKey>,
-        source: Option<ConfigSource>,
+        (source, env): (Option<ConfigSource>, Env),
         shutdown: CancellationToken,
     ) -> Result<Self, ReloadError> {
         let mut supervisor = Supervisor {
             shared,
             shutdown,
             source,
+            env,
             config: config.clone(),
             loops: BTreeMap::new(),
             pusher: None,
@@ -179,11 +184,11 @@ impl Supervisor {
         // Reading files is blocking I/O: the file, then each key file.
         let (config, keys) = {
             let read = tokio::task::spawn_blocking(move || -> Result<_, ReloadError> {
-                let config = Config::load(&path)?;
+                let config = Config::load(&path).map_err(ReloadError::Config)?;
                 let keys = resolve_keys(&config)?;
                 Ok((config, keys))
             });
-            let (mut config, keys) = read.await??;
+            let (mut config, keys) = read.await.map_err(ReloadError::Interrupted)??;
             overrides(&mut config);
             (config, keys)
         };
@@ -198,7 +203,15 @@ impl Supervisor {
                 Ok((target.name.clone(), (key, client)))
             })
             .collect::<Result<BTreeMap<String, (ApiKey, Client)>, ReloadError>>()?;
-        let pusher_changes = config.metrics.otlp != self.config.metrics.otlp;
+        // The pusher also reads the targets (for their `up`) and the cap.
+        let pushed = |c: &Config| {
+            (
+                c.metrics.otlp.clone(),
+                c.metrics.max_series,
+                target_names(c),
+            )
+        };
+        let pusher_changes = pushed(&config) != pushed(&self.config);
         let new_pusher = if pusher_changes {
             Some(self.start_pusher(&config)?)
         } else {
@@ -267,15 +280,16 @@ impl Supervisor {
     }
 
     fn start_pusher(&self, config: &Config) -> Result<Option<RunningPusher>, ReloadError> {
-        let Some(otlp_config) = &config.metrics.otlp else {
+        let sources = Sources {
+            snapshot: self.shared.store.subscribe(),
+            metrics: self.shared.metrics.clone(),
+            targets: target_names(config),
+            max_series: config.metrics.max_series,
+        };
+        let started = otlp::start(config.metrics.otlp.as_ref(), &*self.env, sources);
+        let Some(pusher) = started.map_err(ReloadError::Otlp)? else {
             return Ok(None);
         };
-        let pusher = otlp::start(
-            otlp_config,
-            self.shared.store.subscribe(),
-            config.metrics.max_series,
-        )?;
-        tracing::info!(endpoint = %otlp_config.endpoint, "pushing metrics over OTLP");
         let stop = self.shutdown.child_token();
         let task = AbortOnDropHandle::new(tokio::spawn(pusher.run(stop.clone())));
         Ok(Some(RunningPusher { stop, task }))
@@ -299,10 +313,14 @@ impl Supervisor {
 }
 
 fn client_for(target: &TargetConfig, key: &ApiKey) -> Result<Client, ReloadError> {
-    Client::new(&target.base_url, key).map_err(|source| ReloadError::Client {
+    Client::new(&target.base_url, key).map_err(|cause| ReloadError::Client {
         target: target.name.clone(),
-        source,
+        cause,
     })
+}
+
+fn target_names(config: &Config) -> Vec<String> {
+    config.targets.iter().map(|t| t.name.clone()).collect()
 }
 
 fn resolve_keys(config: &Config) -> Result<Vec<ApiKey>, ReloadError> {
@@ -313,9 +331,9 @@ fn resolve_keys(config: &Config) -> Result<Vec<ApiKey>, ReloadError> {
             target
                 .api_key
                 .resolve()
-                .map_err(|source| ReloadError::Secret {
+                .map_err(|cause| ReloadError::Secret {
                     target: target.name.clone(),
-                    source,
+                    cause,
                 })
         })
         .collect()

@@ -4,13 +4,23 @@
 //! Names keep Prometheus' underscores (`infobip_billing_cost`, attribute `account_key`) rather
 //! than OTel's dotted style: the same PromQL, dashboards and alert rules then work whether the
 //! data arrives by scrape or through a collector, and a collector's Prometheus exporter needs no
-//! renaming. Every instrument is an observable gauge that reads the latest snapshot when the
-//! periodic reader collects; nothing here calls Infobip.
+//! renaming. Every data instrument is an observable gauge that reads the latest snapshot when
+//! the periodic reader collects; nothing here calls Infobip. Beside them go three of the
+//! exporter's own metrics, under their /metrics names and labels: `up` and
+//! `last_success_timestamp_seconds` (gauges per target) and `callbacks_total` (a cumulative sum
+//! per outcome), enough to alert on a stale or failing exporter from the OTLP side alone.
+//!
+//! The settings come from the `otlp` section and the OpenTelemetry environment variables
+//! ([`crate::config::resolve_otlp`] merges them). The SDK reads a few of those variables again
+//! by itself (headers, timeout, compression); the resource it would detect from the process
+//! environment is replaced by the resolved one, so that `OTEL_SERVICE_NAME` wins and tests can
+//! inject the environment.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::KeyValue;
+use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
 use opentelemetry_otlp::{
@@ -18,33 +28,59 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{OtlpConfig, OtlpProtocol};
+use crate::config::{OtlpConfig, OtlpProtocol, OtlpSettings, Problem, resolve_otlp};
+use crate::errors::chain;
 use crate::export::exposition::{self, Exposition, Family};
+use crate::export::selfmetrics::{CALLBACKS_HELP, LAST_SUCCESS_HELP, PREFIX, SelfMetrics, UP_HELP};
 
 /// The instrumentation scope of every pushed metric.
 const SCOPE: &str = "infobip-billing-exporter";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {
-    #[error("cannot set up the OTLP exporter for {endpoint}: {source}")]
+    #[error("invalid OTLP settings: {}", join(.0))]
+    Settings(Vec<Problem>),
+    #[error("cannot set up the OTLP exporter for {endpoint}: {}", chain(cause))]
     Build {
         endpoint: String,
-        source: opentelemetry_otlp::ExporterBuildError,
+        cause: opentelemetry_otlp::ExporterBuildError,
     },
-    #[error("otlp.headers.{0} cannot be sent as gRPC metadata; expected an ASCII name and value")]
+    #[error("OTLP header {0:?} cannot be sent as gRPC metadata; expected an ASCII name and value")]
     Header(String),
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl OtlpError {
     pub fn reason(&self) -> &'static str {
         match self {
+            OtlpError::Settings(_) => "settings",
             OtlpError::Build { .. } => "build",
             OtlpError::Header(_) => "header",
         }
     }
+}
+
+/// What a pusher reads besides its settings.
+#[derive(Debug)]
+pub struct Sources {
+    pub snapshot: watch::Receiver<Arc<Exposition>>,
+    pub metrics: SelfMetrics,
+    /// The configured targets, whose `up` and last success are pushed.
+    pub targets: Vec<String>,
+    /// Sizes the SDK's per-instrument cardinality limit so that no series lands in its
+    /// overflow bucket.
+    pub max_series: usize,
 }
 
 /// The families of one snapshot.
@@ -83,17 +119,32 @@ impl std::fmt::Debug for Pusher {
     }
 }
 
-/// Builds the exporter and starts pushing every `config.interval`. Must run inside a tokio
-/// runtime: the gRPC channel is created on it. `max_series` sizes the SDK's per-instrument
-/// cardinality limit so that no series lands in its overflow bucket.
+/// Starts the push that the `otlp` section (`None`: absent) and the OpenTelemetry variables of
+/// `env` ask for, or returns `None` when neither names an endpoint. Must run inside a tokio
+/// runtime: the gRPC channel is created on it. A config reload calls it again with the new
+/// section and stops the old pusher.
 pub fn start(
-    config: &OtlpConfig,
-    snapshot: watch::Receiver<Arc<Exposition>>,
-    max_series: usize,
-) -> Result<Pusher, OtlpError> {
-    let build_err = |source| OtlpError::Build {
+    config: Option<&OtlpConfig>,
+    env: &dyn Fn(&str) -> Option<String>,
+    sources: Sources,
+) -> Result<Option<Pusher>, OtlpError> {
+    let Some(settings) = resolve_otlp(config, env).map_err(OtlpError::Settings)? else {
+        return Ok(None);
+    };
+    let pusher = start_with(&settings, sources)?;
+    tracing::info!(
+        endpoint = %settings.endpoint,
+        protocol = settings.protocol.as_str(),
+        interval = %humantime::format_duration(settings.interval),
+        "pushing metrics over OTLP"
+    );
+    Ok(Some(pusher))
+}
+
+fn start_with(config: &OtlpSettings, sources: Sources) -> Result<Pusher, OtlpError> {
+    let build_err = |cause| OtlpError::Build {
         endpoint: config.endpoint.clone(),
-        source,
+        cause,
     };
     let exporter = match config.protocol {
         OtlpProtocol::Grpc => {
@@ -134,12 +185,18 @@ pub fn start(
     let reader = PeriodicReader::builder(exporter)
         .with_interval(config.interval)
         .build();
-    let resource = Resource::builder()
-        .with_service_name(SCOPE)
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+    // Not `Resource::builder()`: it reads the process environment itself, after the defaults.
+    let resource = Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes(
+            config
+                .resource
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
         .build();
     // The SDK folds series beyond 2000 per instrument into an overflow set by default.
-    let limit = max_series.max(2000) + 1;
+    let limit = sources.max_series.max(2000) + 1;
     let provider = SdkMeterProvider::builder()
         .with_resource(resource)
         .with_reader(reader)
@@ -149,7 +206,7 @@ pub fn start(
         .build();
     let meter = provider.meter(SCOPE);
     let cache = Arc::new(Cache {
-        snapshot,
+        snapshot: sources.snapshot,
         built: Mutex::new(None),
     });
     for (name, help) in exposition::data_metrics() {
@@ -175,7 +232,44 @@ pub fn start(
             })
             .build();
     }
+    observe_self_metrics(&meter, sources.metrics, Arc::new(sources.targets));
     Ok(Pusher { provider })
+}
+
+fn observe_self_metrics(meter: &Meter, metrics: SelfMetrics, targets: Arc<Vec<String>>) {
+    let (m, t) = (metrics.clone(), Arc::clone(&targets));
+    let _up = meter
+        .i64_observable_gauge(format!("{PREFIX}_up"))
+        .with_description(UP_HELP)
+        .with_callback(move |observer| {
+            for target in t.iter() {
+                if let Some(up) = m.up_of(target) {
+                    observer.observe(up, &[KeyValue::new("target", target.clone())]);
+                }
+            }
+        })
+        .build();
+    let m = metrics.clone();
+    let _last_success = meter
+        .f64_observable_gauge(format!("{PREFIX}_last_success_timestamp_seconds"))
+        .with_description(LAST_SUCCESS_HELP)
+        .with_callback(move |observer| {
+            for target in targets.iter() {
+                if let Some(at) = m.last_success_of(target) {
+                    observer.observe(at, &[KeyValue::new("target", target.clone())]);
+                }
+            }
+        })
+        .build();
+    let _callbacks = meter
+        .u64_observable_counter(format!("{PREFIX}_callbacks_total"))
+        .with_description(CALLBACKS_HELP)
+        .with_callback(move |observer| {
+            for (outcome, count) in metrics.callbacks_by_outcome() {
+                observer.observe(count, &[KeyValue::new("outcome", outcome)]);
+            }
+        })
+        .build();
 }
 
 impl Pusher {

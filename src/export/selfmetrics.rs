@@ -7,9 +7,19 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub const PREFIX: &str = "infobip_billing_exporter";
+
+/// HELP texts of the self-metrics OTLP pushes too (without the period prometheus-client adds).
+pub const UP_HELP: &str =
+    "1 when the target's last query was accepted and its last result applied, 0 after a failure";
+pub const LAST_SUCCESS_HELP: &str =
+    "Unix time of the last result applied for the target: the age of its billing figures";
+pub const CALLBACKS_HELP: &str =
+    "Result callbacks received, by outcome (applied, failed_result, or the rejection reason)";
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetLabel {
@@ -56,6 +66,8 @@ pub struct SelfMetrics {
     results_outside_period: Family<TargetLabel, Counter>,
     reload_successful: Gauge,
     reload_success_at: Gauge<f64, AtomicU64>,
+    /// The outcomes `callbacks` has seen, so that OTLP can read the family back.
+    callback_outcomes: Arc<Mutex<BTreeSet<&'static str>>>,
 }
 
 impl Default for SelfMetrics {
@@ -76,6 +88,7 @@ impl Default for SelfMetrics {
             results_outside_period: Family::default(),
             reload_successful: Gauge::default(),
             reload_success_at: Gauge::default(),
+            callback_outcomes: Arc::default(),
         }
     }
 }
@@ -97,14 +110,10 @@ impl SelfMetrics {
             "Build information of the exporter; value is always 1",
             build_info,
         );
-        sub.register(
-            "up",
-            "1 when the target's last query was accepted and its last result applied, 0 after a failure",
-            self.up.clone(),
-        );
+        sub.register("up", UP_HELP, self.up.clone());
         sub.register(
             "last_success_timestamp_seconds",
-            "Unix time of the last result applied for the target: the age of its billing figures",
+            LAST_SUCCESS_HELP,
             self.last_success.clone(),
         );
         sub.register(
@@ -127,11 +136,7 @@ impl SelfMetrics {
             "Billing Usage API queries by outcome (accepted, or the reason they failed)",
             self.queries.clone(),
         );
-        sub.register(
-            "callbacks",
-            "Result callbacks received, by outcome (applied, failed_result, or the rejection reason)",
-            self.callbacks.clone(),
-        );
+        sub.register("callbacks", CALLBACKS_HELP, self.callbacks.clone());
         sub.register(
             "api_requests",
             "HTTP answers from the Billing Usage API by status code (\"network\" when none came)",
@@ -282,6 +287,38 @@ impl SelfMetrics {
 
     fn callback(&self, outcome: &'static str) {
         self.callbacks.get_or_create(&Outcome { outcome }).inc();
+        self.callback_outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(outcome);
+    }
+
+    /// `up` of a target, as /metrics shows it; for the OTLP push.
+    pub fn up_of(&self, target: &str) -> Option<i64> {
+        self.up.get(&target_label(target)).map(|g| g.get())
+    }
+
+    /// `last_success_timestamp_seconds` of a target, once it has one; for the OTLP push.
+    pub fn last_success_of(&self, target: &str) -> Option<f64> {
+        self.last_success
+            .get(&target_label(target))
+            .map(|g| g.get())
+    }
+
+    /// `callbacks_total` by outcome; for the OTLP push.
+    pub fn callbacks_by_outcome(&self) -> Vec<(&'static str, u64)> {
+        let outcomes = self
+            .callback_outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        outcomes
+            .into_iter()
+            .filter_map(|outcome| {
+                let count = self.callbacks.get(&Outcome { outcome })?.get();
+                Some((outcome, count))
+            })
+            .collect()
     }
 
     fn query_outcome(&self, target: &str, outcome: &'static str) {

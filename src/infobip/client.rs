@@ -8,6 +8,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use super::model::{
     ApiError, ApiErrorViolation, QueryAggregateDataResponse, QueryBillingUsageRequest,
 };
+use crate::errors::chain;
 use crate::infobip::key::ApiKey;
 
 pub const QUERY_PATH: &str = "/billing/1/usage/query";
@@ -35,8 +36,8 @@ pub enum ClientError {
     Server { status: u16, body: String },
     #[error("Infobip answered an unexpected {status}: {body}")]
     Unexpected { status: u16, body: String },
-    #[error("could not reach Infobip: {0}")]
-    Network(#[source] reqwest::Error),
+    #[error("could not reach Infobip: {}", chain(.0))]
+    Network(reqwest::Error),
 }
 
 impl ClientError {

@@ -446,7 +446,7 @@ async fn post_callback(
             Some(status.as_u16())
         }
         Err(e) => {
-            tracing::warn!(request_id, error = %e, "callback receiver unreachable");
+            tracing::warn!(request_id, error = %crate::errors::chain(&e), "callback receiver unreachable");
             None
         }
     };

@@ -457,10 +457,11 @@ impl Proc {
 
     /// Like [`Proc::spawn`], with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        // `env` may set RUST_LOG itself ("" leaves the level to --log.level).
         let mut child = Command::new(BIN)
             .args(args)
-            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -648,4 +649,22 @@ pub async fn start_live_sim() -> LiveSim {
         clock,
         shutdown,
     }
+}
+
+/// The first fenced block of `lang` (```sh, ```console, …) in README.md's section `heading`
+/// (`## Logs`), so that a test runs the example the README shows.
+pub fn readme_example(heading: &str, lang: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.lines().next() == Some(heading.trim_start_matches("## ")))
+        .unwrap_or_else(|| panic!("README.md has no section {heading:?}"));
+    let fence = format!("```{lang}\n");
+    let start = section
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no ```{lang} block under {heading:?}"))
+        + fence.len();
+    let len = section[start..].find("```").expect("a closed block");
+    section[start..start + len].to_owned()
 }

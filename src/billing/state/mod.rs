@@ -27,7 +27,7 @@ pub enum FormatError {
     #[error("checksum mismatch: the file is damaged or truncated")]
     Checksum,
     #[error("cannot decode it: {0}")]
-    Decode(#[from] postcard::Error),
+    Decode(postcard::Error),
     #[error("it holds {0}")]
     Invalid(&'static str),
 }
@@ -201,7 +201,7 @@ pub fn read(bytes: &[u8]) -> Result<(SegmentKey, Segment, Vec<String>), FormatEr
     if crc32fast::hash(&bytes[..bytes.len() - 4]).to_le_bytes() != crc {
         return Err(FormatError::Checksum);
     }
-    let file: FileOwned = postcard::from_bytes(payload)?;
+    let file: FileOwned = postcard::from_bytes(payload).map_err(FormatError::Decode)?;
     let month =
         Month::try_from(file.month).map_err(|_| FormatError::Invalid("a month out of range"))?;
     let key = SegmentKey {

@@ -24,36 +24,36 @@ const PENDING_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot create state_dir {path}: {source}; create it or make it writable for the exporter's user"
+        "cannot create state_dir {path}: {cause}; create it or make it writable for the exporter's user"
     )]
     CreateDir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "state_dir {} is in use by another exporter ({holder}); stop that instance, or give this one a state_dir of its own",
         path.display()
     )]
     Locked { path: PathBuf, holder: String },
-    #[error("cannot lock {path}: {source}; state_dir must be on a file system that supports locks")]
+    #[error("cannot lock {path}: {cause}; state_dir must be on a file system that supports locks")]
     Lock {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
-        "state file {path} is unusable ({problem}) and cannot be moved aside: {source}; move or delete it by hand"
+        "state file {path} is unusable ({problem}) and cannot be moved aside: {cause}; move or delete it by hand"
     )]
     SetAside {
         path: PathBuf,
         problem: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
-        "cannot write state file {path}: {source}; check free space and that state_dir is writable"
+        "cannot write state file {path}: {cause}; check free space and that state_dir is writable"
     )]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("the state writer stopped")]
     Stopped,
@@ -66,10 +66,10 @@ impl StoreError {
             StoreError::Locked { .. } => "locked",
             StoreError::Lock { .. } => "lock",
             StoreError::SetAside { .. } => "set_aside",
-            StoreError::Write { source, .. } => match source.raw_os_error() {
+            StoreError::Write { cause, .. } => match cause.raw_os_error() {
                 Some(28) => "disk_full",
                 Some(30) => "read_only",
-                _ if source.kind() == std::io::ErrorKind::PermissionDenied => "permission",
+                _ if cause.kind() == std::io::ErrorKind::PermissionDenied => "permission",
                 _ => "io",
             },
             StoreError::Stopped => "stopped",
@@ -109,14 +109,14 @@ impl StateDir {
     /// Creates `dir` if needed and locks it, before anything is read or sent.
     pub fn open(dir: &Path, now: OffsetDateTime) -> Result<Self, StoreError> {
         let segments = dir.join(SEGMENTS);
-        fs::create_dir_all(&segments).map_err(|source| StoreError::CreateDir {
+        fs::create_dir_all(&segments).map_err(|cause| StoreError::CreateDir {
             path: segments.clone(),
-            source,
+            cause,
         })?;
         let path = dir.join(LOCK);
-        let lock_err = |source| StoreError::Lock {
+        let lock_err = |cause| StoreError::Lock {
             path: path.clone(),
-            source,
+            cause,
         };
         let mut lock = fs::OpenOptions::new()
             .read(true)
@@ -138,7 +138,7 @@ impl StateDir {
                     holder,
                 });
             }
-            Err(fs::TryLockError::Error(source)) => return Err(lock_err(source)),
+            Err(fs::TryLockError::Error(cause)) => return Err(lock_err(cause)),
         }
         let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let holder = format!(
@@ -184,7 +184,7 @@ impl StateDir {
         let path = self.segment_path(key);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(StoreError::Write { path, source: e })
+                Err(StoreError::Write { path, cause: e })
             }
             _ => Ok(()),
         }
@@ -192,9 +192,9 @@ impl StateDir {
 
     /// Every segment file, each read or moved aside on its own.
     pub fn load_segments(&self, now: OffsetDateTime) -> Result<Vec<Found>, StoreError> {
-        let entries = fs::read_dir(&self.segments).map_err(|source| StoreError::CreateDir {
+        let entries = fs::read_dir(&self.segments).map_err(|cause| StoreError::CreateDir {
             path: self.segments.clone(),
-            source,
+            cause,
         })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(Result::ok)
@@ -241,7 +241,7 @@ impl StateDir {
     /// Deletes `state.json` once its segments are durable.
     pub fn finish_migration(&self) -> Result<(), StoreError> {
         let path = self.dir.join(LEGACY);
-        fs::remove_file(&path).map_err(|source| StoreError::Write { path, source })?;
+        fs::remove_file(&path).map_err(|cause| StoreError::Write { path, cause })?;
         sync_dir(&self.dir)
     }
 
@@ -294,10 +294,10 @@ fn set_aside(path: &Path, problem: String, now: OffsetDateTime) -> Result<SetAsi
             problem,
             moved_to,
         }),
-        Err(source) => Err(StoreError::SetAside {
+        Err(cause) => Err(StoreError::SetAside {
             path: path.to_owned(),
             problem,
-            source,
+            cause,
         }),
     }
 }
@@ -317,7 +317,7 @@ fn write_atomically(
     let tmp = beside(path, ".tmp");
     let write_err = |path: &Path| {
         let path = path.to_owned();
-        move |source| StoreError::Write { path, source }
+        move |cause| StoreError::Write { path, cause }
     };
     // The files hold callback tokens and billing data: readable by the exporter's user only.
     let file = private_file(&tmp).map_err(write_err(&tmp))?;
@@ -336,9 +336,9 @@ fn write_atomically(
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|source| StoreError::Write {
+        .map_err(|cause| StoreError::Write {
             path: dir.to_owned(),
-            source,
+            cause,
         })
 }
 

@@ -135,9 +135,9 @@ impl Store {
                     let _ = ready_tx.send(Err(err));
                 }
             })
-            .map_err(|source| StoreError::Write {
+            .map_err(|cause| StoreError::Write {
                 path: PathBuf::from("<state-writer thread>"),
-                source,
+                cause,
             })?;
         let (pending, commands, exposition, meta) =
             ready.await.map_err(|_| StoreError::Stopped)??;
