@@ -34,6 +34,13 @@ pub enum Command {
         /// The YAML configuration file.
         #[arg(long, env = "INFOBIP_EXPORTER_CONFIG", value_name = "FILE")]
         config: PathBuf,
+        /// Where to serve /metrics; overrides web.listen.
+        #[arg(long = "web.listen-address", value_name = "ADDR")]
+        web_listen_address: Option<SocketAddr>,
+        /// The Prometheus web configuration file (TLS, client certificates, basic auth,
+        /// headers), as every official exporter reads it; overrides web.config_file.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Zero-config demo: the simulator and the exporter on loopback.
     Demo {
@@ -73,7 +80,13 @@ pub enum Command {
 /// Runs a parsed command line until it finishes or `shutdown` fires.
 pub async fn dispatch(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { config } => run(&config, shutdown).await.map(|()| ExitCode::SUCCESS),
+        Command::Run {
+            config,
+            web_listen_address,
+            web_config_file,
+        } => run(&config, (web_listen_address, web_config_file), shutdown)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Demo { listen } => demo::run(listen, shutdown)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -138,8 +151,20 @@ fn print_out(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{}", e.problems().join("\n")))?;
+async fn run(
+    path: &Path,
+    (web_listen, web_config_file): (Option<SocketAddr>, Option<PathBuf>),
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut config =
+        Config::load(path).map_err(|e| anyhow::anyhow!("{}", e.problems().join("\n")))?;
+    if let Some(addr) = web_listen {
+        config.web.listen = addr;
+    }
+    if let Some(file) = web_config_file {
+        config.web.config_file = Some(file);
+    }
+    daemon::raise_fd_limit();
     let keys = config
         .targets
         .iter()
@@ -151,7 +176,12 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<ApiKey>>>()?;
     let web = TcpListener::bind(config.web.listen)
         .await
-        .with_context(|| format!("cannot listen on web.listen {}", config.web.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (web.listen or --web.listen-address)",
+                config.web.listen
+            )
+        })?;
     let callback = TcpListener::bind(config.callback.listen)
         .await
         .with_context(|| {

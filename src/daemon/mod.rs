@@ -80,6 +80,18 @@ pub enum StartError {
     State(#[from] StoreError),
     #[error(transparent)]
     Otlp(#[from] crate::export::otlp::OtlpError),
+    #[error(transparent)]
+    Listener(#[from] server::SecurityError),
+}
+
+/// Raises the soft limit on open files to the hard one, as Go programs (hence the official
+/// exporters) do at start: each connection takes a descriptor, and the listeners' bounds are
+/// meant to be what limits them.
+pub fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(err) => tracing::debug!("cannot raise the open file limit: {err}"),
+    }
 }
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
@@ -110,6 +122,15 @@ pub async fn start(
         budgets: config.metrics.budgets.clone(),
         targets: target_names.clone(),
     };
+    // Before the state directory is locked: a wrong certificate or web config file stops here.
+    let web_security = Arc::new(match &config.web.config_file {
+        Some(path) => server::Security::web_config(path.clone())?,
+        None => server::Security::plain(),
+    });
+    let callback_security = Arc::new(match &config.callback.tls {
+        Some(files) => server::Security::certificate(files.clone())?,
+        None => server::Security::plain(),
+    });
     let opened = Store::open(store_config, Arc::clone(&clock), metrics.clone()).await?;
     // How old the figures are survives a restart: the stale alert can fire with Infobip down.
     for (key, segment) in opened.store.meta().iter() {
@@ -137,6 +158,8 @@ pub async fn start(
         pending: Mutex::new(PendingTable::restore(opened.pending)),
         settled: watch::channel(0).0,
         request_id_recorded: Notify::new(),
+        web_security: Arc::clone(&web_security),
+        callback_security: Arc::clone(&callback_security),
     });
     let (web_addr, callback_addr) = (web.local_addr()?, callback.local_addr()?);
     let mut tasks = JoinSet::new();
@@ -158,19 +181,30 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    let (web_tls, callback_tls) = (web_security.is_tls(), callback_security.is_tls());
     tasks.spawn(server::serve(
         web,
-        server::web_router(Arc::clone(&shared)),
+        server::Listening {
+            listener: server::Listener::Web,
+            router: server::web_router(Arc::clone(&shared)),
+            limits: config.web.limits,
+            security: web_security,
+            metrics: shared.metrics.clone(),
+        },
         shutdown.clone(),
-        "web",
     ));
     tasks.spawn(server::serve(
         callback,
-        server::callback_router(Arc::clone(&shared)),
+        server::Listening {
+            listener: server::Listener::Callback,
+            router: server::callback_router(Arc::clone(&shared)),
+            limits: config.callback.limits,
+            security: callback_security,
+            metrics: shared.metrics.clone(),
+        },
         shutdown.clone(),
-        "callback",
     ));
-    tracing::info!(%web_addr, %callback_addr, targets = target_names.len(), "exporter started");
+    tracing::info!(%web_addr, web_tls, %callback_addr, callback_tls, targets = target_names.len(), "exporter started");
     Ok(Running {
         web_addr,
         callback_addr,

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use crate::billing::calendar::Clock;
 use crate::config::MetricsConfig;
 use crate::daemon::pending::PendingTable;
+use crate::daemon::server::security::Security;
 use crate::daemon::store::Store;
 use crate::export::selfmetrics::SelfMetrics;
 use crate::infobip::model::BillingUsageAggregate;
@@ -39,6 +40,9 @@ pub struct Shared {
     pub settled: watch::Sender<u64>,
     /// Signalled when a `requestId` is recorded, for callbacks that beat the `201` (A27).
     pub request_id_recorded: Notify,
+    /// TLS, basic auth and headers of the two listeners; `reload()` re-reads their files.
+    pub web_security: Arc<Security>,
+    pub callback_security: Arc<Security>,
 }
 
 impl Shared {
