@@ -340,3 +340,116 @@ fn listener_limits_have_defaults_and_are_validated_together() {
         ]
     );
 }
+
+/// A simulator on loopback at the real now whose callbacks leave `delay` after each `201`.
+async fn live_sim_with_delay(
+    delay: Duration,
+) -> (
+    infobip_billing_exporter::simulator::Simulator,
+    String,
+    tokio_util::sync::CancellationToken,
+) {
+    let clock = std::sync::Arc::new(
+        infobip_billing_exporter::billing::calendar::ManualClock::new(
+            time::OffsetDateTime::now_utc(),
+        ),
+    );
+    let options = SimulatorOptions {
+        callback_delay: delay,
+        ..SimulatorOptions::default()
+    };
+    let simulator = infobip_billing_exporter::simulator::Simulator::new(options, clock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(simulator.clone().serve(listener, shutdown.clone()));
+    (simulator, url, shutdown)
+}
+
+const FLOOD: usize = 1100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prlimit (util-linux)"]
+async fn a_flood_of_idle_connections_starves_neither_the_callbacks_nor_the_scrapes() {
+    // This process holds the flood's client ends, more than a default soft limit of 1,024.
+    let limit = rlimit::increase_nofile_limit(4 * FLOOD as u64).unwrap();
+    assert!(
+        limit > FLOOD as u64 + 100,
+        "this test needs a hard limit above {FLOOD} descriptors, the hard limit is {limit}"
+    );
+    // Callbacks leave well after the flood is in place, so the one applied came through it.
+    let (simulator, sim_url, sim_shutdown) = live_sim_with_delay(Duration::from_secs(5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "demo-key\n").unwrap();
+    let (web, callback) = (common::free_port(), common::free_port());
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - name: demo\n    base_url: {sim_url}\n    api_key_file: {key}\n\
+             callback:\n  listen: 127.0.0.1:{callback}\n  public_url: http://127.0.0.1:{callback}\n\
+             \x20 header_timeout: 1m\nweb:\n  listen: 127.0.0.1:{web}\nstate_dir: {state}\n",
+            key = dir.path().join("key").display(),
+            state = dir.path().join("state").display(),
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new("prlimit");
+    command.args(["--nofile=1024:1024", common::BIN, "run", "--config"]);
+    command.arg(&config);
+    let exporter = common::Proc::spawn_command(command);
+    common::Proc::wait_line(&exporter.stderr, "exporter started");
+    let mut stats = simulator.watch_stats();
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.queries_accepted >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let target: SocketAddr = format!("127.0.0.1:{callback}").parse().unwrap();
+    let mut flood = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        flood.push(TcpStream::connect(target).await.unwrap());
+    }
+    assert_eq!(
+        simulator.stats().callbacks_delivered,
+        0,
+        "the flood took longer than the callback delay; the test proves nothing"
+    );
+
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.callbacks_delivered >= 1))
+        .await
+        .expect("a callback got through the flood")
+        .unwrap();
+    let web_addr: SocketAddr = format!("127.0.0.1:{web}").parse().unwrap();
+    let started = Instant::now();
+    let text = tokio::time::timeout(Duration::from_secs(1), scrape(web_addr))
+        .await
+        .expect("/metrics answers within 1 s");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let samples = parse(&text);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "infobip_billing_month_cost"),
+        "the callback's figures are on /metrics"
+    );
+    let count = |listener: &str, reason: &str| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == REJECTIONS
+                    && s.labels["listener"] == listener
+                    && s.labels["reason"] == reason
+            })
+            .map(|s| s.value)
+            .unwrap()
+    };
+    // At most 512 of the flood are held; the rest made room for newer ones, none failed.
+    assert!(count("callback", "evicted_idle") >= Decimal::from(FLOOD - 512));
+    assert_eq!(count("callback", "accept_error"), Decimal::ZERO);
+    assert_eq!(count("web", "accept_error"), Decimal::ZERO);
+    drop(flood);
+    let status = exporter.signal_and_wait("TERM");
+    assert!(status.success(), "{status}");
+    sim_shutdown.cancel();
+}

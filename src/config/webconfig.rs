@@ -101,40 +101,24 @@ pub enum CipherSuite {
     EcdheRsaChacha20,
 }
 
-const CIPHER_SUITES: [(&str, CipherSuite); 8] = [
-    (
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        CipherSuite::EcdheEcdsaAes128Gcm,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        CipherSuite::EcdheEcdsaAes256Gcm,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        CipherSuite::EcdheEcdsaChacha20,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
-        CipherSuite::EcdheEcdsaChacha20,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        CipherSuite::EcdheRsaAes128Gcm,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        CipherSuite::EcdheRsaAes256Gcm,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        CipherSuite::EcdheRsaChacha20,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
-        CipherSuite::EcdheRsaChacha20,
-    ),
-];
+/// Go's name for each (the IANA one; Go also takes the older names without `_SHA256`).
+fn cipher_suite(name: &str) -> Option<CipherSuite> {
+    use CipherSuite::*;
+    Some(match name {
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" => EcdheEcdsaAes128Gcm,
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" => EcdheEcdsaAes256Gcm,
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        | "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => EcdheEcdsaChacha20,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" => EcdheRsaAes128Gcm,
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" => EcdheRsaAes256Gcm,
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" | "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => {
+            EcdheRsaChacha20
+        }
+        _ => return None,
+    })
+}
+
+const CIPHER_SUITE_NAMES: &str = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256";
 
 /// Go accepts these in `cipher_suites` but never lets them restrict TLS 1.3.
 const TLS13_SUITES: [&str; 3] = [
@@ -466,14 +450,13 @@ fn cipher_suites(names: Vec<String>, p: &mut Problems) -> Option<Vec<CipherSuite
     let mut ok = true;
     for (i, name) in names.iter().enumerate() {
         let name = name.trim();
-        if let Some((_, suite)) = CIPHER_SUITES.iter().find(|(n, _)| *n == name) {
-            suites.push(*suite);
+        if let Some(suite) = cipher_suite(name) {
+            suites.push(suite);
         } else if !TLS13_SUITES.contains(&name) {
             ok = false;
-            let known: Vec<&str> = CIPHER_SUITES.iter().map(|(n, _)| *n).collect();
             p.push(
                 format!("{SECTION}.cipher_suites[{i}]"),
-                format!("{name:?} is not a cipher suite this exporter offers (no CBC or RSA key exchange); expected one of {}", known.join(", ")),
+                format!("{name:?} is not a cipher suite this exporter offers (no CBC or RSA key exchange); expected one of {CIPHER_SUITE_NAMES}"),
             );
         }
     }

@@ -457,9 +457,14 @@ impl Proc {
 
     /// Like [`Proc::spawn`], with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .envs(env.iter().copied())
+        let mut command = Command::new(BIN);
+        command.args(args).envs(env.iter().copied());
+        Self::spawn_command(command)
+    }
+
+    /// Runs `command` (the binary under a wrapper such as `prlimit`), its output on channels.
+    pub fn spawn_command(mut command: Command) -> Self {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

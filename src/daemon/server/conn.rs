@@ -24,7 +24,7 @@ use axum::http::{Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -144,6 +144,14 @@ pub(super) async fn serve(
         let mut stream = stream;
         if stream.peek(&mut first).await.ok()? == 1 && first[0] != TLS_HANDSHAKE_RECORD {
             let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+            let _ = stream.shutdown().await;
+            // Closing with the request unread would reset the connection and lose the answer.
+            let mut unread = [0u8; 4096];
+            for _ in 0..16 {
+                if matches!(stream.read(&mut unread).await, Ok(0) | Err(_)) {
+                    break;
+                }
+            }
             return None;
         }
         tokio_rustls::TlsAcceptor::from(tls)
@@ -163,7 +171,7 @@ pub(super) async fn serve(
 
 /// The first byte of every TLS connection (a handshake record).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
-const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 48\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
 enum End {
     Done(Result<(), hyper::Error>),
