@@ -236,3 +236,67 @@ impl ClientCertVerifier for AnyCertificate {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inline_tls(client_auth: ClientAuth) -> TlsServerConfig {
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        TlsServerConfig {
+            cert: Pem::Inline(cert.pem()),
+            key: Pem::Inline(signing_key.serialize_pem()),
+            client_ca: Some(Pem::Inline(cert.pem())),
+            client_auth,
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes256Gcm],
+            curves: vec![Curve::P384, Curve::X25519],
+            prefer_server_cipher_suites: false,
+        }
+    }
+
+    #[test]
+    fn every_client_auth_type_and_the_suite_and_curve_choices_build() {
+        for auth in [
+            ClientAuth::NoClientCert,
+            ClientAuth::RequestClientCert,
+            ClientAuth::RequireAnyClientCert,
+            ClientAuth::VerifyClientCertIfGiven,
+            ClientAuth::RequireAndVerifyClientCert,
+        ] {
+            let config = web_server_config(&inline_tls(auth)).unwrap();
+            assert!(!config.ignore_client_order);
+            let suites: Vec<Suite> = config
+                .crypto_provider()
+                .cipher_suites
+                .iter()
+                .map(|s| s.suite())
+                .collect();
+            assert_eq!(
+                suites.last(),
+                Some(&Suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+                "TLS 1.3 suites, then the one TLS 1.2 suite chosen: {suites:?}"
+            );
+            let groups: Vec<NamedGroup> = config
+                .crypto_provider()
+                .kx_groups
+                .iter()
+                .map(|g| g.name())
+                .collect();
+            assert_eq!(groups, [NamedGroup::secp384r1, NamedGroup::X25519]);
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_pem_is_named() {
+        let mut tls = inline_tls(ClientAuth::NoClientCert);
+        tls.key = Pem::Inline("garbage".into());
+        let err = web_server_config(&tls).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "key holds no PEM PRIVATE KEY; expected a PEM file with `-----BEGIN PRIVATE KEY-----`"
+        );
+    }
+}
