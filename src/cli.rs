@@ -37,6 +37,13 @@ pub enum Command {
         /// The YAML configuration file.
         #[arg(long, env = "INFOBIP_EXPORTER_CONFIG", value_name = "FILE")]
         config: PathBuf,
+        /// Where to serve /metrics; overrides web.listen.
+        #[arg(long = "web.listen-address", value_name = "ADDR")]
+        web_listen_address: Option<SocketAddr>,
+        /// The Prometheus web configuration file (TLS, client certificates, basic auth,
+        /// headers), as every official exporter reads it; overrides web.config_file.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Zero-config demo: the simulator and the exporter on loopback.
     Demo {
@@ -76,7 +83,13 @@ pub enum Command {
 /// Runs a parsed command line until it finishes or `shutdown` fires.
 pub async fn dispatch(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { config } => run(&config, shutdown).await.map(|()| ExitCode::SUCCESS),
+        Command::Run {
+            config,
+            web_listen_address,
+            web_config_file,
+        } => run(&config, (web_listen_address, web_config_file), shutdown)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Demo { listen } => demo::run(listen, shutdown)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -141,8 +154,27 @@ fn print_out(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{}", e.problems().join("\n")))?;
+async fn run(
+    path: &Path,
+    (web_listen, web_config_file): (Option<SocketAddr>, Option<PathBuf>),
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // The flags override the file, at start and at every reload.
+    let source = daemon::ConfigSource {
+        path: path.to_owned(),
+        overrides: Box::new(move |config: &mut Config| {
+            if let Some(addr) = web_listen {
+                config.web.listen = addr;
+            }
+            if let Some(file) = &web_config_file {
+                config.web.config_file = Some(file.clone());
+            }
+        }),
+    };
+    let config = source
+        .load()
+        .map_err(|e| anyhow::anyhow!("{}", e.problems().join("\n")))?;
+    daemon::raise_fd_limit();
     let keys = config
         .targets
         .iter()
@@ -154,7 +186,12 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<ApiKey>>>()?;
     let web = TcpListener::bind(config.web.listen)
         .await
-        .with_context(|| format!("cannot listen on web.listen {}", config.web.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (web.listen or --web.listen-address)",
+                config.web.listen
+            )
+        })?;
     let callback = TcpListener::bind(config.callback.listen)
         .await
         .with_context(|| {
@@ -163,10 +200,6 @@ async fn run(path: &Path, shutdown: CancellationToken) -> anyhow::Result<()> {
                 config.callback.listen
             )
         })?;
-    let source = daemon::ConfigSource {
-        path: path.to_owned(),
-        overrides: Box::new(|_| {}),
-    };
     let running = daemon::start_reloadable(
         source,
         &config,

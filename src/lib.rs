@@ -13,7 +13,8 @@
 //!   - [`daemon::scheduler`]: what to query when.
 //!   - [`daemon::pending`]: the pending table of queries sent, found by their secret token.
 //!   - [`daemon::callback`]: the webhook receiver for results.
-//!   - [`daemon::server`]: the internal web listener and the public callback listener.
+//!   - [`daemon::server`]: the internal web listener and the public callback listener: the
+//!     accept loop with its timeouts and connection bound, TLS, basic auth.
 //!   - [`daemon::shared`]: what the query loops, the callback receiver and the scrape handler
 //!     share.
 //!   - [`daemon::store`]: the ledger, its snapshot and its files behind one writer thread.
@@ -30,6 +31,7 @@
 //!   - [`billing::state`]: the segment file format.
 //! - [`infobip`]: the upstream: wire types, the streaming result decoder, the HTTP client.
 //! - [`config`]: the YAML configuration, strict, with one `validate()`.
+//!   - [`config::webconfig`]: the exporter-toolkit web configuration file (TLS, basic auth).
 //! - [`simulator`]: a Billing Usage API simulator for tests and the demo.
 //! - [`logging`]: the log lines on stderr, logfmt or JSON, and the final error of a command.
 //! - [`errors`]: the one convention for printing an error and its causes, each once.

@@ -60,6 +60,8 @@ fn systemd_unit_is_hardened() {
         "SystemCallFilter=@system-service",
         "LoadCredential=infobip-api-key:",
         "ExecStart=/usr/bin/infobip-billing-exporter run --config",
+        // Above both listeners' connection bounds together.
+        "LimitNOFILE=65536",
     ] {
         assert!(unit.contains(line), "missing {line:?}");
     }

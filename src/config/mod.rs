@@ -44,9 +44,29 @@
 //!   max_body: 256MiB
 //!   # Optional: only these source networks may post callbacks (e.g. your ingress). Default: any.
 //!   allowed_cidrs: [10.0.0.0/8, 192.0.2.0/24]
+//!   # Optional: serve HTTPS with this certificate, for deployments without a TLS-terminating
+//!   # ingress (public_url may then be https:// to the exporter itself). Both files are PEM and
+//!   # re-read when they change.
+//!   tls: { cert_file: /etc/exporter/callback.crt, key_file: /etc/exporter/callback.key }
+//!   # Headers of a request must arrive within header_timeout of connecting (default 10s; 100ms
+//!   # to 10m), a kept-alive connection may idle for idle_timeout (default 60s), a body must
+//!   # arrive and a response be written within body_timeout (default 5m; both 100ms to 1h).
+//!   header_timeout: 10s
+//!   idle_timeout: 60s
+//!   body_timeout: 5m
+//!   # Connections held at once (1 to 65536; default 512 here, 64 on web). Past it the oldest
+//!   # idle connection is closed to make room, or the new one when all are busy.
+//!   max_connections: 512
 //! web:
-//!   # Address of /metrics, /-/healthy and /-/ready. Default 127.0.0.1:9477.
+//!   # Address of /metrics, /-/healthy and /-/ready. Default 127.0.0.1:9477. The flag
+//!   # --web.listen-address of `run` overrides it.
 //!   listen: 127.0.0.1:9477
+//!   # Optional: TLS, client certificates, basic auth and response headers, in the web
+//!   # configuration file format of the Prometheus exporters (see `webconfig`). The flag
+//!   # --web.config.file of `run` overrides it.
+//!   config_file: /etc/exporter/web-config.yml
+//!   # header_timeout, idle_timeout, body_timeout and max_connections as under callback.
+//!   max_connections: 64
 //! # Directory where the exporter keeps its state across restarts. Required.
 //! state_dir: /var/lib/infobip-billing-exporter
 //! # How many UTC days, up to today, `infobip_billing_cost` exports per day. Default 35; 1 to 93
@@ -105,6 +125,7 @@
 
 mod budgets;
 mod durations;
+mod limits;
 mod listen;
 mod metrics;
 mod names;
@@ -116,6 +137,7 @@ mod sizes;
 mod targets;
 mod unknown_keys;
 mod url;
+pub mod webconfig;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -127,6 +149,7 @@ pub use crate::infobip::key::ApiKey;
 pub use self::durations::{
     DEFAULT_CALLBACK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_RETRY_BACKOFF, MAX_INTERVAL, MIN_INTERVAL,
 };
+pub use self::limits::{CertFiles, ListenerLimits};
 pub use self::listen::DEFAULT_WEB_LISTEN;
 pub use self::metrics::{DEFAULT_MAX_SERIES, MetricsConfig};
 pub use self::otlp::{
@@ -140,6 +163,7 @@ pub use self::targets::TargetConfig;
 pub use self::url::{check_base_url, check_public_url};
 
 use self::durations::{validate_duration, validate_interval};
+use self::limits::{RawLimits, validate_cert_files, validate_limits};
 use self::listen::{listeners_collide, parse_listen, validate_cidrs};
 use self::metrics::validate_metrics;
 use self::problems::Problems;
@@ -183,11 +207,28 @@ pub struct CallbackConfig {
     pub max_body: u64,
     /// Source networks allowed to post callbacks; empty allows any.
     pub allowed_cidrs: Vec<ipnet::IpNet>,
+    /// The listener's own certificate, for deployments without a TLS-terminating ingress.
+    pub tls: Option<CertFiles>,
+    pub limits: ListenerLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebConfig {
     pub listen: SocketAddr,
+    /// The exporter-toolkit web configuration (TLS, basic auth, headers); see [`webconfig`].
+    pub config_file: Option<PathBuf>,
+    pub limits: ListenerLimits,
+}
+
+impl WebConfig {
+    /// Plain HTTP on `listen` with the default limits.
+    pub fn at(listen: SocketAddr) -> Self {
+        WebConfig {
+            listen,
+            config_file: None,
+            limits: ListenerLimits::WEB,
+        }
+    }
 }
 
 impl Config {
@@ -289,13 +330,15 @@ impl RawConfig {
             &mut p,
         );
 
-        let (callback_listen, public_url, max_body, allowed_cidrs) = match self.callback {
+        let (callback_listen, public_url, max_body, allowed_cidrs, callback_extra) = match self
+            .callback
+        {
             None => {
                 p.push(
                     "callback",
                     "missing; expected a mapping with listen and public_url",
                 );
-                (None, None, None, None)
+                (None, None, None, None, None)
             }
             Some(cb) => {
                 let listen = match cb.listen {
@@ -323,14 +366,52 @@ impl RawConfig {
                     Some(s) => validate_size("callback.max_body", &s, &mut p),
                 };
                 let cidrs = validate_cidrs(cb.allowed_cidrs.unwrap_or_default(), &mut p);
-                (listen, public_url, max_body, cidrs)
+                let tls = match cb.tls {
+                    None => Some(None),
+                    Some(t) => validate_cert_files("callback.tls", t.cert_file, t.key_file, &mut p)
+                        .map(Some),
+                };
+                let limits = RawLimits {
+                    header_timeout: cb.header_timeout,
+                    idle_timeout: cb.idle_timeout,
+                    body_timeout: cb.body_timeout,
+                    max_connections: cb.max_connections,
+                };
+                let limits = validate_limits("callback", limits, ListenerLimits::CALLBACK, &mut p);
+                let extra = tls.zip(limits);
+                (listen, public_url, max_body, cidrs, extra)
             }
         };
 
-        let web_listen = match self.web.and_then(|w| w.listen) {
+        let web = self.web.unwrap_or_default();
+        let web_listen = match web.listen {
             None => Some(DEFAULT_WEB_LISTEN),
             Some(s) => parse_listen("web.listen", &s, "127.0.0.1:9477", &mut p),
         };
+        let web_config_file = match web.config_file {
+            Some(f) if f.trim().is_empty() => {
+                p.push(
+                    "web.config_file",
+                    "empty; expected the path of an exporter-toolkit web configuration file, or no key for plain HTTP",
+                );
+                None
+            }
+            f => Some(f.map(|f| PathBuf::from(f.trim()))),
+        };
+        let web_limits = RawLimits {
+            header_timeout: web.header_timeout,
+            idle_timeout: web.idle_timeout,
+            body_timeout: web.body_timeout,
+            max_connections: web.max_connections,
+        };
+        let web_limits = validate_limits("web", web_limits, ListenerLimits::WEB, &mut p);
+        let web = web_listen.zip(web_config_file).zip(web_limits).map(
+            |((listen, config_file), limits)| WebConfig {
+                listen,
+                config_file,
+                limits,
+            },
+        );
         if let (Some(cb), Some(web)) = (callback_listen, web_listen)
             && listeners_collide(cb, web)
         {
@@ -393,7 +474,7 @@ impl RawConfig {
             targets,
             (interval, callback_timeout, retry_backoff),
             (callback_listen, public_url, max_body, allowed_cidrs),
-            web_listen,
+            (callback_extra, web),
             state_dir,
             (days, metrics),
         ) {
@@ -401,7 +482,7 @@ impl RawConfig {
                 Some(targets),
                 (Some(interval), Some(callback_timeout), Some(retry_backoff)),
                 (Some(listen), Some(public_url), Some(max_body), Some(allowed_cidrs)),
-                Some(web_listen),
+                (Some((tls, limits)), Some(web)),
                 Some(state_dir),
                 (Some(days), Some(metrics)),
             ) if p.0.is_empty() => Ok(Config {
@@ -414,8 +495,10 @@ impl RawConfig {
                     public_url,
                     max_body,
                     allowed_cidrs,
+                    tls,
+                    limits,
                 },
-                web: WebConfig { listen: web_listen },
+                web,
                 state_dir,
                 days,
                 metrics,

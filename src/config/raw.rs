@@ -39,12 +39,29 @@ pub(super) struct RawCallback {
     pub(super) public_url: Option<String>,
     pub(super) max_body: Option<String>,
     pub(super) allowed_cidrs: Option<Vec<String>>,
+    pub(super) tls: Option<RawCertFiles>,
+    pub(super) header_timeout: Option<String>,
+    pub(super) idle_timeout: Option<String>,
+    pub(super) body_timeout: Option<String>,
+    pub(super) max_connections: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCertFiles {
+    pub(super) cert_file: Option<String>,
+    pub(super) key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWeb {
     pub(super) listen: Option<String>,
+    pub(super) config_file: Option<String>,
+    pub(super) header_timeout: Option<String>,
+    pub(super) idle_timeout: Option<String>,
+    pub(super) body_timeout: Option<String>,
+    pub(super) max_connections: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -87,6 +87,7 @@ async fn handle(
         Ok(decoded) => decoded,
         Err(Unusable::TooLarge) => return (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
         Err(Unusable::Unreadable) => return (StatusCode::BAD_REQUEST, "body_unreadable"),
+        Err(Unusable::TimedOut) => return (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
         Err(Unusable::Decode(err)) => {
             if query.state == QueryState::Sent {
                 tracing::warn!(target = %target, month = %query.month, "unusable callback body, the query will be sent again: {err}");
@@ -158,6 +159,8 @@ async fn handle(
 enum Unusable {
     TooLarge,
     Unreadable,
+    /// Not received whole within `callback.body_timeout`.
+    TimedOut,
     Decode(DecodeError),
 }
 
@@ -176,7 +179,13 @@ async fn read_streaming(settings: &Settings, mut body: Body) -> Result<Decoded, 
     });
     let mut read = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Unusable::Unreadable)?;
+        let frame = frame.map_err(|err| {
+            if timed_out(&err) {
+                Unusable::TimedOut
+            } else {
+                Unusable::Unreadable
+            }
+        })?;
         if let Ok(data) = frame.into_data() {
             read += data.len();
             if read > settings.callback_max_body {
@@ -193,6 +202,21 @@ async fn read_streaming(settings: &Settings, mut body: Body) -> Result<Decoded, 
         .await
         .map_err(|_| Unusable::Unreadable)?
         .map_err(Unusable::Decode)
+}
+
+/// The listener ends a body that does not arrive in time with an `io::Error` of kind
+/// `TimedOut`.
+fn timed_out(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 async fn mark(shared: &Shared, token: &str, state: QueryState) {

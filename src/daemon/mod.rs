@@ -78,6 +78,18 @@ pub enum StartError {
     /// A target's HTTP client or the OTLP pusher could not be set up.
     #[error(transparent)]
     Setup(#[from] ReloadError),
+    #[error(transparent)]
+    Listener(#[from] server::SecurityError),
+}
+
+/// Raises the soft limit on open files to the hard one, as Go programs (hence the official
+/// exporters) do at start: each connection takes a descriptor, and the listeners' bounds are
+/// meant to be what limits them.
+pub fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(err) => tracing::debug!("cannot raise the open file limit: {err}"),
+    }
 }
 
 /// Starts the exporter on listeners the caller bound (so tests and the demo can use port 0).
@@ -158,6 +170,15 @@ async fn start_from(
     let metrics = SelfMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry, &target_names);
+    // Before the state directory is locked: a wrong certificate or web config file stops here.
+    let web_security = Arc::new(match &config.web.config_file {
+        Some(path) => server::Security::web_config(path.clone())?,
+        None => server::Security::plain(),
+    });
+    let callback_security = Arc::new(match &config.callback.tls {
+        Some(files) => server::Security::certificate(files.clone())?,
+        None => server::Security::plain(),
+    });
     let opened = Store::open(StoreConfig::of(config), Arc::clone(&clock), metrics.clone()).await?;
     // How old the figures are survives a restart: the stale alert can fire with Infobip down.
     for (key, segment) in opened.store.meta().iter() {
@@ -173,6 +194,7 @@ async fn start_from(
         opened.store,
         PendingTable::restore(opened.pending),
         reloads,
+        (Arc::clone(&web_security), Arc::clone(&callback_security)),
     ));
     let (web_addr, callback_addr) = (
         web.local_addr().map_err(StartError::Address)?,
@@ -187,19 +209,30 @@ async fn start_from(
         shutdown.clone(),
     )?;
     tasks.spawn(supervisor.run(reload_requests));
+    let (web_tls, callback_tls) = (web_security.is_tls(), callback_security.is_tls());
     tasks.spawn(server::serve(
         web,
-        server::web_router(Arc::clone(&shared)),
+        server::Listening {
+            listener: server::Listener::Web,
+            router: server::web_router(Arc::clone(&shared)),
+            limits: config.web.limits,
+            security: web_security,
+            metrics: shared.metrics.clone(),
+        },
         shutdown.clone(),
-        "web",
     ));
     tasks.spawn(server::serve(
         callback,
-        server::callback_router(Arc::clone(&shared)),
+        server::Listening {
+            listener: server::Listener::Callback,
+            router: server::callback_router(Arc::clone(&shared)),
+            limits: config.callback.limits,
+            security: callback_security,
+            metrics: shared.metrics.clone(),
+        },
         shutdown.clone(),
-        "callback",
     ));
-    tracing::info!(%web_addr, %callback_addr, targets = target_names.len(), "exporter started");
+    tracing::info!(%web_addr, web_tls, %callback_addr, callback_tls, targets = target_names.len(), "exporter started");
     Ok(Running {
         web_addr,
         callback_addr,

@@ -10,8 +10,10 @@
 //!   what every query carries (interval, timeouts, `public_url`, dimensions) starts them all
 //!   over, which asks only for what a restart would ask for;
 //! - a changed `otlp` section restarts the pusher;
-//! - the listeners and `state_dir` are bound at start: a change to them is logged and waits for
-//!   the next restart.
+//! - the files of the web config and the callback certificate are read again (they are also
+//!   re-read whenever they change); which files they are, the listen addresses, the listeners'
+//!   limits and `state_dir` are bound at start: a change to them is logged and waits for the
+//!   next restart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use crate::config::{ApiKey, Config, ConfigError, SecretError, TargetConfig};
 use crate::daemon::Env;
 use crate::daemon::pending::wall_now;
 use crate::daemon::scheduler;
+use crate::daemon::server::SecurityError;
 use crate::daemon::shared::{ReloadRequest, Settings, Shared};
 use crate::daemon::store::StoreConfig;
 use crate::errors::chain;
@@ -73,6 +76,8 @@ pub enum ReloadError {
     Otlp(OtlpError),
     #[error("reading the config file stopped: {0}")]
     Interrupted(tokio::task::JoinError),
+    #[error(transparent)]
+    Listener(SecurityError),
 }
 
 /// One target's running query loop and what it was started with.
@@ -193,6 +198,11 @@ impl Supervisor {
             (config, keys)
         };
         self.warn_of_restart_only_changes(&config);
+        // The listeners' files are re-read on change anyway; a reload re-reads them now, so a
+        // broken certificate or web config file refuses the whole reload.
+        for security in [&self.shared.web_security, &self.shared.callback_security] {
+            security.reload().map_err(ReloadError::Listener)?;
+        }
         // Everything that can fail is checked before anything changes.
         let mut clients = config
             .targets
@@ -304,6 +314,15 @@ impl Supervisor {
                 old.callback.listen != new.callback.listen,
             ),
             ("state_dir", old.state_dir != new.state_dir),
+            (
+                "web.config_file",
+                old.web.config_file != new.web.config_file,
+            ),
+            ("callback.tls", old.callback.tls != new.callback.tls),
+            (
+                "the listeners' limits",
+                (old.web.limits, old.callback.limits) != (new.web.limits, new.callback.limits),
+            ),
         ] {
             if changed {
                 tracing::warn!("{what} changed: it takes effect at the next restart");

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use crate::billing::calendar::Clock;
 use crate::config::{Config, MetricsConfig};
 use crate::daemon::pending::PendingTable;
+use crate::daemon::server::security::Security;
 use crate::daemon::store::Store;
 use crate::export::selfmetrics::SelfMetrics;
 use crate::infobip::model::BillingUsageAggregate;
@@ -93,6 +94,9 @@ pub struct Shared {
     pub request_id_recorded: Notify,
     /// Where `POST /-/reload` asks for a reload.
     pub(super) reloads: mpsc::Sender<ReloadRequest>,
+    /// TLS, basic auth and headers of the two listeners; `reload()` re-reads their files.
+    pub web_security: Arc<Security>,
+    pub callback_security: Arc<Security>,
 }
 
 /// A reload asked for over HTTP, answered with what came of it.
@@ -106,6 +110,7 @@ impl Shared {
         store: Store,
         pending: PendingTable,
         reloads: mpsc::Sender<ReloadRequest>,
+        (web_security, callback_security): (Arc<Security>, Arc<Security>),
     ) -> Self {
         Shared {
             clock,
@@ -117,6 +122,8 @@ impl Shared {
             settled: watch::channel(0).0,
             request_id_recorded: Notify::new(),
             reloads,
+            web_security,
+            callback_security,
         }
     }
 

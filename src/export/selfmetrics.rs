@@ -50,6 +50,94 @@ struct BuildInfo {
     rustc_version: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerReason {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+/// The two listeners, as the `listener` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Web,
+    Callback,
+}
+
+impl Listener {
+    pub const ALL: [Listener; 2] = [Listener::Web, Listener::Callback];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Web => "web",
+            Listener::Callback => "callback",
+        }
+    }
+}
+
+/// Why a listener closed a connection or refused a request before any handler saw it, as the
+/// `reason` label of `http_rejections_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRejection {
+    /// A request's headers did not arrive within the header timeout.
+    HeaderTimeout,
+    /// A kept-alive connection sent no request within the idle timeout.
+    IdleTimeout,
+    /// A request body did not arrive within the body timeout.
+    BodyTimeout,
+    /// A response was not taken by the client within the body timeout.
+    ResponseTimeout,
+    /// The request's headers passed the size limit (answered 431).
+    HeaderTooLarge,
+    /// Not HTTP/1.x (answered 400).
+    MalformedRequest,
+    /// A broken chunked encoding in the body.
+    MalformedBody,
+    /// Closed at once: the listener was full and every connection had a request in progress.
+    OverLimit,
+    /// Closed to make room for a new connection: the oldest one without a request in progress.
+    EvictedIdle,
+    /// The TLS handshake failed or did not finish within the header timeout.
+    TlsHandshake,
+    /// Basic auth missing or wrong (answered 401).
+    Unauthorized,
+    /// `accept()` failed, e.g. out of file descriptors; the listener retries after a pause.
+    AcceptError,
+}
+
+impl HttpRejection {
+    pub const ALL: [HttpRejection; 12] = [
+        HttpRejection::HeaderTimeout,
+        HttpRejection::IdleTimeout,
+        HttpRejection::BodyTimeout,
+        HttpRejection::ResponseTimeout,
+        HttpRejection::HeaderTooLarge,
+        HttpRejection::MalformedRequest,
+        HttpRejection::MalformedBody,
+        HttpRejection::OverLimit,
+        HttpRejection::EvictedIdle,
+        HttpRejection::TlsHandshake,
+        HttpRejection::Unauthorized,
+        HttpRejection::AcceptError,
+    ];
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            HttpRejection::HeaderTimeout => "header_timeout",
+            HttpRejection::IdleTimeout => "idle_timeout",
+            HttpRejection::BodyTimeout => "body_timeout",
+            HttpRejection::ResponseTimeout => "response_timeout",
+            HttpRejection::HeaderTooLarge => "header_too_large",
+            HttpRejection::MalformedRequest => "malformed_request",
+            HttpRejection::MalformedBody => "malformed_body",
+            HttpRejection::OverLimit => "over_limit",
+            HttpRejection::EvictedIdle => "evicted_idle",
+            HttpRejection::TlsHandshake => "tls_handshake",
+            HttpRejection::Unauthorized => "unauthorized",
+            HttpRejection::AcceptError => "accept_error",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SelfMetrics {
     up: Family<TargetLabel, Gauge>,
@@ -68,6 +156,7 @@ pub struct SelfMetrics {
     reload_success_at: Gauge<f64, AtomicU64>,
     /// The outcomes `callbacks` has seen, so that OTLP can read the family back.
     callback_outcomes: Arc<Mutex<BTreeSet<&'static str>>>,
+    http_rejections: Family<ListenerReason, Counter>,
 }
 
 impl Default for SelfMetrics {
@@ -89,6 +178,7 @@ impl Default for SelfMetrics {
             reload_successful: Gauge::default(),
             reload_success_at: Gauge::default(),
             callback_outcomes: Arc::default(),
+            http_rejections: Family::default(),
         }
     }
 }
@@ -172,6 +262,18 @@ impl SelfMetrics {
             "Unix time of the last successful load of the config file",
             self.reload_success_at.clone(),
         );
+        sub.register(
+            "http_rejections",
+            "Connections closed and requests refused before any handler, by listener and reason",
+            self.http_rejections.clone(),
+        );
+        for listener in Listener::ALL {
+            for rejection in HttpRejection::ALL {
+                self.http_rejections
+                    .get_or_create(&listener_reason(listener, rejection))
+                    .inc_by(0);
+            }
+        }
         for target in targets {
             self.target_added(target);
         }
@@ -285,6 +387,12 @@ impl SelfMetrics {
         self.series_rolled_up.inc_by(series);
     }
 
+    pub fn http_rejected(&self, listener: Listener, rejection: HttpRejection) {
+        self.http_rejections
+            .get_or_create(&listener_reason(listener, rejection))
+            .inc();
+    }
+
     fn callback(&self, outcome: &'static str) {
         self.callbacks.get_or_create(&Outcome { outcome }).inc();
         self.callback_outcomes
@@ -333,6 +441,13 @@ impl SelfMetrics {
     fn api_answer(&self, status: Option<u16>) {
         let code = status.map_or_else(|| "network".to_owned(), |s| s.to_string());
         self.api_requests.get_or_create(&Code { code }).inc();
+    }
+}
+
+fn listener_reason(listener: Listener, rejection: HttpRejection) -> ListenerReason {
+    ListenerReason {
+        listener: listener.as_str(),
+        reason: rejection.reason(),
     }
 }
 

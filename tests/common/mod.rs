@@ -458,10 +458,17 @@ impl Proc {
     /// Like [`Proc::spawn`], with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         // `env` may set RUST_LOG itself ("" leaves the level to --log.level).
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(args)
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn_command(command)
+    }
+
+    /// Runs `command` (the binary under a wrapper such as `prlimit`), its output on channels.
+    pub fn spawn_command(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
