@@ -213,6 +213,26 @@ async fn run(
     Ok(())
 }
 
+/// The web config file and the callback certificate, read as the listeners will read them.
+fn listener_files(config: &Config) -> Vec<String> {
+    let web = config
+        .web
+        .config_file
+        .as_ref()
+        .map(|file| daemon::server::Security::web_config(file.clone()).map(|_| ()));
+    let callback = config
+        .callback
+        .tls
+        .as_ref()
+        .map(|files| daemon::server::Security::certificate(files.clone()).map(|_| ()));
+    [web, callback]
+        .into_iter()
+        .flatten()
+        .filter_map(Result::err)
+        .map(|err| err.to_string())
+        .collect()
+}
+
 async fn check_config(path: &Path, offline: bool) -> ExitCode {
     let (problems, absent_secrets): (Vec<String>, Vec<String>) = match Config::load(path) {
         Ok(config) => {
@@ -220,6 +240,7 @@ async fn check_config(path: &Path, offline: bool) -> ExitCode {
             let otlp = resolve_otlp(config.metrics.otlp.as_ref(), &env).err();
             let otlp = otlp.into_iter().flatten().map(|p| p.to_string());
             let absent = config.missing_secrets().into_iter().map(|p| p.to_string());
+            let otlp = otlp.chain(listener_files(&config));
             // Offline checks often run where the secrets are not (CI, a laptop): the file is
             // valid, and the secrets are the deployment's to provide.
             if offline {

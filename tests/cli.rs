@@ -207,3 +207,40 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+#[test]
+fn check_config_reads_the_web_config_file_as_the_listener_will() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_config = dir.path().join("web.yml");
+    std::fs::write(
+        &web_config,
+        "basic_auth_users:\n  alice: not-a-bcrypt-hash\n",
+    )
+    .unwrap();
+    let file = dir.path().join("config.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "targets:\n  - name: eu\n    base_url: https://x.api.infobip.com\n    api_key_env: IBX_UNSET\n\
+             callback:\n  listen: 0.0.0.0:9478\n  public_url: https://exporter.example.com\n\
+             web:\n  config_file: {}\nstate_dir: /tmp/x\n",
+            web_config.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "check-config",
+            "--offline",
+            "--config",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("alice"),
+        "names the user with the bad hash: {stderr}"
+    );
+}
