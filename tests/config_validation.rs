@@ -369,7 +369,7 @@ fn expected_messages() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "syntax_unknown_target_key.yaml",
-            one("targets[0]: unknown field `api_key`, expected one of `name`, `base_url`, `api_key_env`, `api_key_file`".into()),
+            one("targets[0]: unknown field `api_key`, expected one of `name`, `base_url`, `api_key_env`, `api_key_file`, `filters`".into()),
         ),
         (
             "syntax_wrong_type.yaml",

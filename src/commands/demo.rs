@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::billing::calendar::{Clock, SystemClock};
 use crate::config::{ApiKey, ApiKeySource, CallbackConfig, Config, TargetConfig, WebConfig};
 use crate::daemon::{self, Running};
+use crate::infobip::filters::UsageFilter;
 use crate::simulator::{Simulator, SimulatorOptions};
 
 /// The demo re-queries every minute so provisional figures visibly move.
@@ -83,6 +84,7 @@ pub async fn start_with(
             base_url: format!("http://{simulator_addr}"),
             // Never read: the demo hands the simulator's key over directly.
             api_key: ApiKeySource::Env("INFOBIP_API_KEY".into()),
+            filter: UsageFilter::default(),
         }],
         interval: DEMO_INTERVAL,
         callback_timeout: crate::config::DEFAULT_CALLBACK_TIMEOUT,

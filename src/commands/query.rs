@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
@@ -16,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 use crate::billing::calendar::{Clock, YearMonth, retention_start};
 use crate::billing::labels::NOT_APPLICABLE;
 use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
+use crate::infobip::filters::{self, UsageFilter};
 use crate::infobip::model::{
-    BillingUsageAggregate, BillingUsageDataFilter, BillingUsageQueryOptions, BillingUsageResult,
-    Category, Cell, DateInterval, Direction, Platform, QueryAggregateDataStatus,
-    QueryBillingUsageApiRequest, SubCategory, parse_instant,
+    BillingUsageAggregate, BillingUsageQueryOptions, BillingUsageResult, Category, Cell,
+    DateInterval, Direction, Platform, QueryAggregateDataStatus, QueryBillingUsageApiRequest,
+    SubCategory, parse_instant,
 };
 
 /// Output formats of `query`.
@@ -61,44 +62,46 @@ pub struct Filters {
     #[arg(long = "by", value_name = "DIM", value_delimiter = ',', ignore_case = true,
           value_parser = codes::<BillingUsageAggregate>(BillingUsageAggregate::ALL.iter().map(|c| c.as_str())))]
     pub by: Vec<BillingUsageAggregate>,
+    // The filters parse with `infobip::filters`, as a target's `filters` in the config do, so
+    // both refuse a wrong value with the same message.
     /// Only this category (repeatable, or comma-separated).
-    #[arg(long, value_name = "CODE", value_delimiter = ',', ignore_case = true,
-          value_parser = codes::<Category>(Category::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_name = "CODE", value_delimiter = ',',
+          value_parser = Codes(Category::ALL, filters::parse_category))]
     pub category: Vec<Category>,
     /// Only this subcategory (Viber only today).
-    #[arg(long, value_name = "CODE", value_delimiter = ',', ignore_case = true,
-          value_parser = codes::<SubCategory>(SubCategory::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_name = "CODE", value_delimiter = ',',
+          value_parser = Codes(SubCategory::ALL, filters::parse_sub_category))]
     pub sub_category: Vec<SubCategory>,
     /// Only this account (its ACCOUNT_KEY); default: every account of the hierarchy.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_parser = filters::parse_text)]
     pub account_key: Vec<String>,
     /// Only this country (ISO 3166-1 alpha-2, e.g. DE).
-    #[arg(long, value_name = "CC", value_delimiter = ',', value_parser = parse_country)]
+    #[arg(long, value_name = "CC", value_delimiter = ',', value_parser = filters::parse_country)]
     pub country: Vec<String>,
     /// Only this direction.
-    #[arg(long, value_name = "DIR", value_delimiter = ',', ignore_case = true,
-          value_parser = codes::<Direction>(Direction::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_name = "DIR", value_delimiter = ',',
+          value_parser = Codes(Direction::ALL, filters::parse_direction))]
     pub direction: Vec<Direction>,
     /// Only this traffic type (values vary by channel, e.g. UTILITY, FREE_FORM).
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long, value_name = "TYPE", value_parser = filters::parse_text)]
     pub traffic_type: Vec<String>,
     /// Only this sender (alphanumeric, number or e-mail address).
-    #[arg(long, value_name = "SENDER")]
+    #[arg(long, value_name = "SENDER", value_parser = filters::parse_text)]
     pub sender: Vec<String>,
     /// Only this sender type (e.g. ALPHANUMERIC, SHORT_CODE, VIRTUAL_LONG_NUMBER, DOMAIN).
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long, value_name = "TYPE", value_parser = filters::parse_text)]
     pub sender_type: Vec<String>,
     /// Only traffic tagged with this campaignReferenceId at send time.
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_name = "REF", value_parser = filters::parse_text)]
     pub campaign_reference: Vec<String>,
     /// Only this Broadcast or Moments campaign id.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = filters::parse_campaign_id)]
     pub campaign_id: Vec<i64>,
     /// Only this WhatsApp template id.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = filters::parse_text)]
     pub template_id: Vec<String>,
     /// Only this CPaaS X application (and entity): `app`, `app:entity` or `:entity`.
-    #[arg(long, value_name = "APP[:ENTITY]", value_parser = parse_platform)]
+    #[arg(long, value_name = "APP[:ENTITY]", value_parser = filters::parse_platform)]
     pub platform: Vec<Platform>,
     /// Only finalized billing data (includeUnfinalizedData=false).
     #[arg(long)]
@@ -149,47 +152,68 @@ where
     PossibleValuesParser::new(names).try_map(|s| s.to_ascii_uppercase().parse::<T>())
 }
 
+/// A filter's wire enum: its codes in `--help` and completions, parsed (and refused) by the
+/// same function as the config's `filters`.
+#[derive(Clone)]
+struct Codes<T: 'static>(&'static [T], fn(&str) -> Result<T, String>);
+
+impl<T> TypedValueParser for Codes<T>
+where
+    T: Copy + Send + Sync + 'static,
+    &'static str: From<T>,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let text = value.to_string_lossy();
+        (self.1)(&text).map_err(|problem| {
+            let arg = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{text}' for '{arg}': {problem}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0
+                .iter()
+                .map(|&code| PossibleValue::new(<&str>::from(code))),
+        ))
+    }
+}
+
 fn parse_date(s: &str) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(s.trim(), &format).map_err(|_| format!("expected a date as yyyy-MM-dd, got {s:?}"))
 }
 
-fn parse_country(s: &str) -> Result<String, String> {
-    let code = s.trim().to_ascii_uppercase();
-    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(code)
-    } else {
-        Err(format!(
-            "expected an ISO 3166-1 alpha-2 country code such as DE, got {s:?}"
-        ))
-    }
-}
-
-fn parse_platform(s: &str) -> Result<Platform, String> {
-    let (app, entity) = s.split_once(':').unwrap_or((s, ""));
-    let part = |p: &str| (!p.trim().is_empty()).then(|| p.trim().to_owned());
-    let platform = Platform {
-        application_id: part(app),
-        entity_id: part(entity),
-    };
-    if platform.application_id.is_none() && platform.entity_id.is_none() {
-        return Err(format!("expected app, app:entity or :entity, got {s:?}"));
-    }
-    Ok(platform)
-}
-
-/// Appends the values not yet present: the API wants unique items.
-fn unique<T: PartialEq + Clone>(values: &[T]) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(values.len());
-    for v in values {
-        if !out.contains(v) {
-            out.push(v.clone());
+impl Filters {
+    /// The filters among the flags.
+    pub fn usage_filter(&self) -> UsageFilter {
+        UsageFilter {
+            account_keys: self.account_key.clone(),
+            categories: self.category.clone(),
+            sub_categories: self.sub_category.clone(),
+            countries: self.country.clone(),
+            directions: self.direction.clone(),
+            traffic_types: self.traffic_type.clone(),
+            senders: self.sender.clone(),
+            sender_types: self.sender_type.clone(),
+            campaign_references: self.campaign_reference.clone(),
+            campaign_ids: self.campaign_id.clone(),
+            template_ids: self.template_id.clone(),
+            platforms: self.platform.clone(),
         }
     }
-    out
-}
 
-impl Filters {
     /// The request these flags describe, checked against retention and order before sending.
     pub fn request(&self, today: Date) -> Result<QueryBillingUsageApiRequest, QueryError> {
         let first = retention_start(today);
@@ -206,7 +230,7 @@ impl Filters {
         if until > today {
             return Err(QueryError::Future { until, today });
         }
-        let mut aggregate_by = unique(&self.by);
+        let mut aggregate_by = filters::unique(&self.by);
         if aggregate_by.is_empty() {
             aggregate_by.push(BillingUsageAggregate::CATEGORY_CODE);
         }
@@ -216,25 +240,11 @@ impl Filters {
             return Err(QueryError::DayAndMonth);
         }
         Ok(QueryBillingUsageApiRequest {
-            filter_by: BillingUsageDataFilter {
-                date_interval: DateInterval {
-                    sent_since: from,
-                    // `until` is at most today, so the next day always exists.
-                    sent_until: until.next_day().unwrap_or(until),
-                },
-                account_keys: unique(&self.account_key),
-                categories: unique(&self.category),
-                sub_categories: unique(&self.sub_category),
-                country_codes: unique(&self.country),
-                platforms: unique(&self.platform),
-                directions: unique(&self.direction),
-                traffic_types: unique(&self.traffic_type),
-                senders: unique(&self.sender),
-                sender_types: unique(&self.sender_type),
-                campaign_reference_ids: unique(&self.campaign_reference),
-                campaign_ids: unique(&self.campaign_id),
-                template_ids: unique(&self.template_id),
-            },
+            filter_by: self.usage_filter().over(DateInterval {
+                sent_since: from,
+                // `until` is at most today, so the next day always exists.
+                sent_until: until.next_day().unwrap_or(until),
+            }),
             aggregate_by,
             options: self.final_only.then_some(BillingUsageQueryOptions {
                 include_unfinalized_data: false,

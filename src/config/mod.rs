@@ -125,6 +125,7 @@
 
 mod budgets;
 mod durations;
+mod filters;
 mod limits;
 mod listen;
 mod metrics;

@@ -30,6 +30,25 @@ pub(super) struct RawTarget {
     pub(super) base_url: Option<String>,
     pub(super) api_key_env: Option<String>,
     pub(super) api_key_file: Option<String>,
+    pub(super) filters: Option<RawFilters>,
+}
+
+/// The keys are the `filterBy` fields in snake_case, as `query`'s flags name them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFilters {
+    pub(super) account_keys: Option<Vec<String>>,
+    pub(super) categories: Option<Vec<String>>,
+    pub(super) sub_categories: Option<Vec<String>>,
+    pub(super) countries: Option<Vec<String>>,
+    pub(super) directions: Option<Vec<String>>,
+    pub(super) traffic_types: Option<Vec<String>>,
+    pub(super) senders: Option<Vec<String>>,
+    pub(super) sender_types: Option<Vec<String>>,
+    pub(super) campaign_references: Option<Vec<String>>,
+    pub(super) campaign_ids: Option<Vec<String>>,
+    pub(super) template_ids: Option<Vec<String>>,
+    pub(super) platforms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use super::filters::validate_filters;
 use super::names::unique_name;
 use super::problems::Problems;
 use super::raw::RawTarget;
 use super::secrets::ApiKeySource;
 use super::url::validate_base_url;
+use crate::infobip::filters::UsageFilter;
 
 /// One Infobip account to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,9 @@ pub struct TargetConfig {
     /// Normalized: lower-case scheme and host, no trailing '/', e.g. `https://xxxxx.api.infobip.com`.
     pub base_url: String,
     pub api_key: ApiKeySource,
+    /// What every query of the target asks for; part of what its stored months were fetched
+    /// under, so a change asks for them all again.
+    pub filter: UsageFilter,
 }
 
 pub(super) fn validate_targets(
@@ -94,12 +99,17 @@ pub(super) fn validate_targets(
             }
         };
 
-        match (name, base_url, api_key) {
-            (Some(name), Some(base_url), Some(api_key)) => targets.push(TargetConfig {
-                name,
-                base_url,
-                api_key,
-            }),
+        let filter = validate_filters(t.filters, &format!("targets[{i}]"), p);
+
+        match (name, base_url, api_key, filter) {
+            (Some(name), Some(base_url), Some(api_key), Some(filter)) => {
+                targets.push(TargetConfig {
+                    name,
+                    base_url,
+                    api_key,
+                    filter,
+                })
+            }
             _ => all_ok = false,
         }
     }

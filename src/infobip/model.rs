@@ -140,6 +140,12 @@ macro_rules! wire_enum {
             }
         }
 
+        impl From<$name> for &'static str {
+            fn from(code: $name) -> Self {
+                code.as_str()
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
