@@ -234,13 +234,14 @@ fn listener_files(config: &Config) -> Vec<String> {
 }
 
 async fn check_config(path: &Path, offline: bool) -> ExitCode {
-    let (problems, absent_secrets): (Vec<String>, Vec<String>) = match Config::load(path) {
+    let loaded = Config::load(path);
+    let (problems, absent_secrets): (Vec<String>, Vec<String>) = match &loaded {
         Ok(config) => {
             let env = |name: &str| std::env::var(name).ok();
             let otlp = resolve_otlp(config.metrics.otlp.as_ref(), &env).err();
             let otlp = otlp.into_iter().flatten().map(|p| p.to_string());
             let absent = config.missing_secrets().into_iter().map(|p| p.to_string());
-            let otlp = otlp.chain(listener_files(&config));
+            let otlp = otlp.chain(listener_files(config));
             // Offline checks often run where the secrets are not (CI, a laptop): the file is
             // valid, and the secrets are the deployment's to provide.
             if offline {
@@ -261,15 +262,21 @@ async fn check_config(path: &Path, offline: bool) -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
+    let Ok(config) = loaded else {
+        return ExitCode::FAILURE;
+    };
     println!("{}: valid", path.display());
+    for target in &config.targets {
+        // What every query of the target sends besides its dates.
+        println!(
+            "target {}: filterBy {}",
+            target.name,
+            target.filter.identity()
+        );
+    }
     if offline {
         return ExitCode::SUCCESS;
     }
-    // Loaded and resolved a moment ago; a failure now (file changed) is reported per target.
-    let Ok(config) = Config::load(path) else {
-        eprintln!("{}: changed while being checked", path.display());
-        return ExitCode::FAILURE;
-    };
     let mut failed = 0;
     for target in &config.targets {
         let result = match target.api_key.resolve() {

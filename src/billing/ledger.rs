@@ -55,8 +55,9 @@ pub struct Segment {
     pub days: BTreeMap<Date, DayFacts>,
     /// Set once a result said `volumeFinalized: true` for the month.
     pub finalized: bool,
-    /// The facts were re-keyed to a dimension list with a dimension they have no values for (it
-    /// reads `N/A`): asked for again, even when final, until a result covers them.
+    /// The facts were fetched under another query than the config's now: re-keyed to a
+    /// dimension they have no values for (it reads `N/A`), or under other filters. Asked for
+    /// again, even when final, until a result covers them.
     pub reshaped: bool,
     pub results_applied: u64,
     /// Wall time the last result was applied: a restart inside `interval` asks nothing.
@@ -275,6 +276,20 @@ impl Ledger {
             *segment = Arc::new(segment.rekey(&from));
         }
         self.segments.keys().cloned().collect()
+    }
+
+    /// Marks every month of `target` as fetched under another query (its filters changed), so
+    /// each is asked for again, final ones included; its figures are served until then.
+    /// Returns the segments marked.
+    pub fn mark_stale(&mut self, target: &str) -> Vec<SegmentKey> {
+        let mut marked = Vec::new();
+        for (key, segment) in self.segments.iter_mut().filter(|(k, _)| k.target == target) {
+            if !segment.reshaped {
+                Arc::make_mut(segment).reshaped = true;
+                marked.push(key.clone());
+            }
+        }
+        marked
     }
 
     /// Drops the months Infobip no longer holds, so the ledger stays bounded. Returns them.

@@ -22,6 +22,15 @@
 //!   - name: us
 //!     base_url: yyyyy.api.infobip.com
 //!     api_key_file: /run/secrets/infobip-us
+//!     # Optional: only part of the account, with the API's filterBy fields in snake_case and
+//!     # the values of query's flags: account_keys, categories, sub_categories, countries,
+//!     # directions, traffic_types, senders, sender_types, campaign_references, campaign_ids,
+//!     # template_ids, platforms (app, app:entity or :entity). Within a list the values are
+//!     # alternatives; lists narrow each other. A change asks again for every stored month of
+//!     # the target, final ones included. Default: everything.
+//!     filters:
+//!       categories: [WHATSAPP, SMS]
+//!       countries: [US, CA]
 //! # How often the current month is re-queried. Default 1h; at least 1m, at most 1d.
 //! # Humantime syntax: 30m, 1h, 1h 30m.
 //! interval: 1h

@@ -275,7 +275,7 @@ impl Supervisor {
         let task = AbortOnDropHandle::new(tokio::spawn(scheduler::run_target(
             Arc::clone(&self.shared),
             target.name.clone(),
-            client,
+            (client, target.filter.clone()),
             stop.clone(),
         )));
         self.loops.insert(

@@ -16,9 +16,9 @@ use crate::daemon::pending::{QueryState, wall_now};
 pub use crate::daemon::shared::AGGREGATE_BY;
 use crate::daemon::shared::Shared;
 use crate::infobip::client::{Client, ClientError};
+use crate::infobip::filters::UsageFilter;
 use crate::infobip::model::{
-    BillingUsageDataFilter, BillingUsageQueryOptions, QueryBillingUsageApiRequest,
-    QueryBillingUsageRequest,
+    BillingUsageQueryOptions, QueryBillingUsageApiRequest, QueryBillingUsageRequest,
 };
 
 /// Backoff state of one month's query after failures.
@@ -43,11 +43,11 @@ impl Retry {
     }
 }
 
-/// Runs one target's query loop until `shutdown`.
+/// Runs one target's query loop until `shutdown`; every query carries `filter`.
 pub async fn run_target(
     shared: Arc<Shared>,
     target: String,
-    client: Client,
+    (client, filter): (Client, UsageFilter),
     shutdown: CancellationToken,
 ) {
     // A reload that changes these starts the loop over, so they hold for its whole life.
@@ -85,7 +85,7 @@ pub async fn run_target(
             }
             let result = tokio::select! {
                 () = shutdown.cancelled() => return,
-                result = submit(&shared, &target, &client, month) => result,
+                result = submit(&shared, &target, (&client, &filter), month) => result,
             };
             match result {
                 Ok(()) => {
@@ -188,7 +188,7 @@ fn backoff(attempts: u32, first: Duration, cap: Duration) -> Duration {
 async fn submit(
     shared: &Shared,
     target: &str,
-    client: &Client,
+    (client, filter): (&Client, &UsageFilter),
     month: YearMonth,
 ) -> Result<(), ClientError> {
     let settings = shared.settings();
@@ -199,10 +199,7 @@ async fn submit(
     let request = QueryBillingUsageRequest {
         callback_url: format!("{}/callback/{target}/{token}", settings.public_url),
         request: QueryBillingUsageApiRequest {
-            filter_by: BillingUsageDataFilter {
-                date_interval: range.into(),
-                ..Default::default()
-            },
+            filter_by: filter.over(range.into()),
             aggregate_by: settings.aggregate_by.clone(),
             options: Some(BillingUsageQueryOptions {
                 include_unfinalized_data: true,

@@ -372,6 +372,8 @@ struct Inner {
     accepted: AtomicU64,
     throttle: Mutex<server::Throttle>,
     deliveries: Mutex<std::collections::VecDeque<Delivery>>,
+    /// The requests of the queries answered 201, as the simulator read them.
+    queries: Mutex<std::collections::VecDeque<QueryBillingUsageApiRequest>>,
     /// State of every accepted query, kept only with the status endpoint on.
     requests: Mutex<HashMap<String, server::RequestState>>,
     stats: watch::Sender<SimulatorStats>,
@@ -413,6 +415,7 @@ impl Simulator {
                 accepted: AtomicU64::new(0),
                 throttle: Mutex::new(throttle),
                 deliveries: Mutex::new(std::collections::VecDeque::new()),
+                queries: Mutex::new(std::collections::VecDeque::new()),
                 requests: Mutex::new(HashMap::new()),
                 stats: watch::Sender::new(SimulatorStats::default()),
             }),
@@ -439,6 +442,11 @@ impl Simulator {
     /// The last [`KEPT_DELIVERIES`] callbacks the simulator delivered or tried to, in order.
     pub fn deliveries(&self) -> Vec<Delivery> {
         lock(&self.inner.deliveries).iter().cloned().collect()
+    }
+
+    /// The requests of the last [`KEPT_DELIVERIES`] queries it accepted, in order.
+    pub fn queries(&self) -> Vec<QueryBillingUsageApiRequest> {
+        lock(&self.inner.queries).iter().cloned().collect()
     }
 
     /// The result the simulator would produce for this request at this instant.

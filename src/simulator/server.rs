@@ -271,6 +271,13 @@ async fn query(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) ->
     if inner.opts.status_endpoint {
         lock(&inner.requests).insert(request_id.clone(), RequestState::InProgress);
     }
+    {
+        let mut queries = lock(&inner.queries);
+        if queries.len() == super::KEPT_DELIVERIES {
+            queries.pop_front();
+        }
+        queries.push_back(query.request.clone());
+    }
     let delivery = tokio::spawn(deliver(
         Arc::clone(&sim.inner),
         Job {

@@ -3,6 +3,7 @@
 //! (temp file, fsync, rename, fsync of the directory): a crash leaves the old file or the new
 //! one, never half of either. A file that cannot be read is moved aside, alone, and kept.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::daemon::pending::PendingQuery;
 const SEGMENTS: &str = "segments";
 const SEGMENT_EXT: &str = "seg";
 const PENDING: &str = "pending.json";
+const FILTERS: &str = "filters.json";
 const LEGACY: &str = "state.json";
 const LOCK: &str = "lock";
 const PENDING_VERSION: u32 = 1;
@@ -271,6 +273,30 @@ impl StateDir {
         Ok(match read {
             Ok(pending) => Ok(pending),
             Err(problem) => Err(set_aside(&path, problem, now)?),
+        })
+    }
+
+    /// The filter each target's stored months were fetched under, as
+    /// `UsageFilter::identity` writes it; a target not listed had none. A file that cannot be
+    /// read counts as listing none: the filtered targets are then asked for again, which loses
+    /// nothing.
+    pub fn load_filters(&self) -> BTreeMap<String, String> {
+        let path = self.dir.join(FILTERS);
+        match fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            read => read
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+                .unwrap_or_else(|problem| {
+                    tracing::warn!(path = %path.display(), "{problem}; the filtered targets are asked for again");
+                    BTreeMap::new()
+                }),
+        }
+    }
+
+    pub fn save_filters(&self, filters: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        write_atomically(&self.dir.join(FILTERS), |out| {
+            serde_json::to_writer(out, filters).map_err(std::io::Error::other)
         })
     }
 

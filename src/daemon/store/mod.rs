@@ -39,6 +39,9 @@ pub struct StoreConfig {
     pub budgets: Vec<BudgetConfig>,
     /// The configured targets: each has a place in the cap for every retained month.
     pub targets: Vec<String>,
+    /// Each target's filters (`UsageFilter::identity`): months fetched under others are asked
+    /// for again.
+    pub filters: BTreeMap<String, String>,
 }
 
 impl StoreConfig {
@@ -55,6 +58,11 @@ impl StoreConfig {
             max_series: config.metrics.max_series,
             budgets: config.metrics.budgets.clone(),
             targets: config.targets.iter().map(|t| t.name.clone()).collect(),
+            filters: config
+                .targets
+                .iter()
+                .map(|t| (t.name.clone(), t.filter.identity()))
+                .collect(),
         }
     }
 }
@@ -320,6 +328,8 @@ impl Writer {
             unsaved: rewrite,
         };
         writer.prune();
+        let fetched_under = writer.dir.load_filters();
+        writer.refilter(&fetched_under);
         writer.save_unsaved();
         if migrated && writer.unsaved.is_empty() {
             let done = writer.dir.finish_migration();
@@ -449,15 +459,42 @@ impl Writer {
             );
         }
         self.unsaved.extend(reshaped);
+        let fetched_under = std::mem::take(&mut self.config.filters);
         self.config = StoreConfig {
             dir: self.config.dir.clone(),
             ..config
         };
+        self.refilter(&fetched_under);
         self.prune();
         self.publish_meta();
         let snapshot = Snapshot::build(&self.ledger, &self.view(), &self.config.targets);
         self.publish(snapshot);
         self.save_unsaved();
+    }
+
+    /// Marks the months of every target whose filters are no longer those they were fetched
+    /// under, then records the config's filters, once the marks are on disk.
+    fn refilter(&mut self, fetched_under: &BTreeMap<String, String>) {
+        let unfiltered = crate::infobip::filters::UsageFilter::default().identity();
+        let changed: Vec<String> = self
+            .config
+            .filters
+            .iter()
+            .filter(|(target, now)| fetched_under.get(*target).unwrap_or(&unfiltered) != *now)
+            .map(|(target, _)| target.clone())
+            .collect();
+        for target in &changed {
+            let marked = self.ledger.mark_stale(target);
+            if !marked.is_empty() {
+                tracing::info!(target = %target, segments = marked.len(), "filters changed: the stored months will be asked for again");
+            }
+            self.unsaved.extend(marked);
+        }
+        self.save_unsaved();
+        if self.unsaved.is_empty() && fetched_under != &self.config.filters {
+            let saved = self.dir.save_filters(&self.config.filters);
+            self.count_write(&saved);
+        }
     }
 
     /// Drops the months out of retention, and their files.

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fs;
 
 use rust_decimal::Decimal;
@@ -17,12 +18,17 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         max_series: 10_000,
         budgets: Vec::new(),
         targets: vec!["eu".into()],
+        filters: BTreeMap::new(),
     }
 }
 
 async fn open(dir: &std::path::Path) -> Result<Opened, StoreError> {
+    open_with(config(dir)).await
+}
+
+async fn open_with(config: StoreConfig) -> Result<Opened, StoreError> {
     Store::open(
-        config(dir),
+        config,
         Arc::new(ManualClock::new(NOW)),
         SelfMetrics::default(),
     )
@@ -169,4 +175,48 @@ async fn a_state_json_migrates_with_every_figure_equal() {
     let finalized = &again.store.exposition().snapshot.finalized;
     assert!(finalized.contains(&("eu".into(), "2026-10".parse().unwrap(), true)));
     let _ = date!(2026 - 10 - 31);
+}
+
+#[tokio::test]
+async fn changed_filters_ask_again_for_every_stored_month_of_the_target_final_ones_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path()).await.unwrap();
+    let (key, asked, mut usage) = result("2026-10", "5.5");
+    usage.periods = vec![(key.month, true)];
+    opened.store.apply(key.clone(), asked, usage, NOW).await;
+    assert!(!opened.store.meta()[&key].wants, "final: never asked again");
+    opened.store.close().await;
+
+    let whatsapp = crate::infobip::filters::UsageFilter {
+        categories: vec![crate::infobip::model::Category::WHATSAPP],
+        ..Default::default()
+    };
+    let filtered = StoreConfig {
+        filters: BTreeMap::from([("eu".into(), whatsapp.identity())]),
+        ..config(dir.path())
+    };
+    let again = open_with(filtered.clone()).await.unwrap();
+    let meta = again.store.meta();
+    assert!(
+        meta[&key].wants && meta[&key].reshaped,
+        "asked for again at once"
+    );
+    assert_eq!(
+        month_total(&again.store, "2026-10"),
+        "5.5".parse().unwrap(),
+        "served until then"
+    );
+    again.store.close().await;
+
+    // The mark is on disk, the filters too: the same filters later change nothing more, and
+    // the mark stays until a result covers the month.
+    let third = open_with(filtered).await.unwrap();
+    assert!(third.store.meta()[&key].reshaped);
+    let (key, asked, mut usage) = result("2026-10", "4.0");
+    usage.periods = vec![(key.month, true)];
+    third.store.apply(key.clone(), asked, usage, NOW).await;
+    assert!(
+        !third.store.meta()[&key].wants,
+        "fetched under the new filters"
+    );
 }
