@@ -66,6 +66,7 @@ pub struct SelfMetrics {
     results_outside_period: Family<TargetLabel, Counter>,
     reload_successful: Gauge,
     reload_success_at: Gauge<f64, AtomicU64>,
+    query_interval: Family<TargetLabel, Gauge<f64, AtomicU64>>,
     /// The outcomes `callbacks` has seen, so that OTLP can read the family back.
     callback_outcomes: Arc<Mutex<BTreeSet<&'static str>>>,
 }
@@ -88,6 +89,7 @@ impl Default for SelfMetrics {
             results_outside_period: Family::default(),
             reload_successful: Gauge::default(),
             reload_success_at: Gauge::default(),
+            query_interval: Family::default(),
             callback_outcomes: Arc::default(),
         }
     }
@@ -172,6 +174,11 @@ impl SelfMetrics {
             "Unix time of the last successful load of the config file",
             self.reload_success_at.clone(),
         );
+        sub.register(
+            "query_interval_seconds",
+            "Seconds between the target's scheduled queries (the config's interval): figures older than a few intervals are stale",
+            self.query_interval.clone(),
+        );
         for target in targets {
             self.target_added(target);
         }
@@ -209,6 +216,13 @@ impl SelfMetrics {
     pub fn query_timed_out(&self, target: &str) {
         self.query_outcome(target, "timeout");
         self.up.get_or_create(&target_label(target)).set(0);
+    }
+
+    /// The `interval` a target's query loop runs with; a reload that changes it restarts the loop.
+    pub fn query_interval(&self, target: &str, seconds: f64) {
+        self.query_interval
+            .get_or_create(&target_label(target))
+            .set(seconds);
     }
 
     pub fn next_query_at(&self, target: &str, at_unix: f64) {
