@@ -18,6 +18,7 @@ pub const UP_HELP: &str =
     "1 when the target's last query was accepted and its last result applied, 0 after a failure";
 pub const LAST_SUCCESS_HELP: &str =
     "Unix time of the last result applied for the target: the age of its billing figures";
+pub const QUERY_INTERVAL_HELP: &str = "Seconds between the target's scheduled queries (the config's interval): figures older than a few intervals are stale";
 pub const CALLBACKS_HELP: &str =
     "Result callbacks received, by outcome (applied, failed_result, or the rejection reason)";
 
@@ -176,7 +177,7 @@ impl SelfMetrics {
         );
         sub.register(
             "query_interval_seconds",
-            "Seconds between the target's scheduled queries (the config's interval): figures older than a few intervals are stale",
+            QUERY_INTERVAL_HELP,
             self.query_interval.clone(),
         );
         for target in targets {
@@ -315,6 +316,13 @@ impl SelfMetrics {
     /// `last_success_timestamp_seconds` of a target, once it has one; for the OTLP push.
     pub fn last_success_of(&self, target: &str) -> Option<f64> {
         self.last_success
+            .get(&target_label(target))
+            .map(|g| g.get())
+    }
+
+    /// `query_interval_seconds` of a target, once its query loop runs; for the OTLP push.
+    pub fn query_interval_of(&self, target: &str) -> Option<f64> {
+        self.query_interval
             .get(&target_label(target))
             .map(|g| g.get())
     }

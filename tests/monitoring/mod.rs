@@ -315,7 +315,8 @@ impl Server {
     }
 
     /// Prometheus scraping `scrape` every second as job `infobip-billing-exporter`, evaluating
-    /// `rule_files` every second, and sending alerts to `alertmanager` (host:port) when given.
+    /// `rule_files` every second, and sending alerts to `alertmanager` (host:port) when given,
+    /// again every second while they fire.
     pub fn prometheus(
         dir: &Path,
         scrape: std::net::SocketAddr,
@@ -340,15 +341,17 @@ impl Server {
         );
         let config_file = dir.join("prometheus.yml");
         std::fs::write(&config_file, config).unwrap();
-        Self::spawn(
-            "prometheus",
-            &dir,
-            vec![
-                format!("--config.file={}", config_file.display()),
-                format!("--storage.tsdb.path={}", dir.join("data").display()),
-                "--web.enable-lifecycle".to_owned(),
-            ],
-        )
+        let mut args = vec![
+            format!("--config.file={}", config_file.display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            "--web.enable-lifecycle".to_owned(),
+        ];
+        if alertmanager.is_some() {
+            // Alerts that fired before the Alertmanager was discovered (target updates are
+            // batched every 5 s) are sent again a second later, not a minute later.
+            args.push("--rules.alert.resend-delay=1s".to_owned());
+        }
+        Self::spawn("prometheus", &dir, args)
     }
 
     /// Alertmanager (Debian's `prometheus-alertmanager`) with `config` as its YAML, no cluster.
