@@ -18,7 +18,8 @@ pub const UP_HELP: &str =
     "1 when the target's last query was accepted and its last result applied, 0 after a failure";
 pub const LAST_SUCCESS_HELP: &str =
     "Unix time of the last result applied for the target: the age of its billing figures";
-pub const QUERY_INTERVAL_HELP: &str = "Seconds between the target's scheduled queries (the config's interval): figures older than a few intervals are stale";
+pub const QUERY_INTERVAL_HELP: &str =
+    "The target's query interval in seconds: figures older than a few intervals are stale";
 pub const CALLBACKS_HELP: &str =
     "Result callbacks received, by outcome (applied, failed_result, or the rejection reason)";
 
