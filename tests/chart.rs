@@ -631,6 +631,40 @@ fn chart_renders_and_validates_with_every_toggle_on() {
     let pod = exporter(&docs);
     let container = &pod["containers"][0];
 
+    // The NetworkPolicy lets the `helm test` pod reach /-/ready, and does not select it.
+    let policy = &find(&docs, "NetworkPolicy", "").unwrap()["spec"];
+    let test_pod = find(&docs, "Pod", "-test-ready").unwrap();
+    let test_labels = test_pod["metadata"]["labels"].as_object().unwrap();
+    let selects = |selector: &Value| {
+        selector["matchLabels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| test_labels.get(k) == Some(v))
+    };
+    assert!(
+        !selects(&policy["podSelector"]),
+        "the policy leaves the test pod alone"
+    );
+    let web_from = policy["ingress"][0]["from"].as_array().unwrap();
+    assert!(
+        web_from
+            .iter()
+            .any(|peer| peer.get("podSelector").is_some_and(selects)),
+        "the test pod may reach the web port: {web_from:?}"
+    );
+    for service in docs.iter().filter(|d| d["kind"] == "Service") {
+        assert!(
+            !service["spec"]["selector"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| test_labels.get(k) == Some(v)),
+            "{} selects the test pod",
+            service["metadata"]["name"]
+        );
+    }
+
     // global: the registry of every image, and the pull secrets before the chart's own.
     assert_eq!(
         container["image"],
