@@ -2,8 +2,9 @@
 """Renders and lints the chart offline with helm-python-sdk, for tests/chart.rs.
 
 usage: render.py CHART [VALUES.yaml] > rendered.yaml
-Prints the manifests as one multi-document YAML stream on stdout; lint findings and schema
-errors on stderr, exit 1 when there are any (lint is strict: warnings count).
+Prints the manifests as one multi-document YAML stream on stdout; lint findings, schema errors
+and the chart's own refusals (`fail`, `required`) on stderr, one `error: ` line each, and exits 1
+when there are any (lint is strict: warnings count).
 """
 import sys
 
@@ -23,9 +24,13 @@ for p in problems:
     print(f"lint: {p}", file=sys.stderr)
 
 chart = helm_python.Chart.load(chart_dir)
-merged = chart.merge_values(values) if hasattr(chart, "merge_values") else values
-chart.validate_schema(merged)
-manifests = chart.render(values, name="billing", namespace="finops", is_install=True)
+try:
+    merged = chart.merge_values(values) if hasattr(chart, "merge_values") else values
+    chart.validate_schema(merged)
+    manifests = chart.render(values, name="billing", namespace="finops", is_install=True)
+except helm_python.errors.HelmError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
 for path in sorted(manifests):
     text = manifests[path].strip()
     if not text or path.endswith("NOTES.txt"):

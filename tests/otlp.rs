@@ -125,9 +125,10 @@ type Points = BTreeMap<String, BTreeSet<(Vec<(String, String)>, u64)>>;
 
 const SELF_PREFIX: &str = "infobip_billing_exporter_";
 /// The exporter's own metrics that are pushed beside the data metrics.
-const PUSHED_SELF_METRICS: [&str; 3] = [
+const PUSHED_SELF_METRICS: [&str; 4] = [
     "infobip_billing_exporter_up",
     "infobip_billing_exporter_last_success_timestamp_seconds",
+    "infobip_billing_exporter_query_interval_seconds",
     "infobip_billing_exporter_callbacks_total",
 ];
 
@@ -293,8 +294,8 @@ async fn pushes_what_metrics_serves(protocol: OtlpProtocol) {
     receivers.cancel();
 }
 
-/// `up`, `last_success_timestamp_seconds` and `callbacks_total`: pushed with the names, labels,
-/// values and HELP of the scrape.
+/// `up`, `last_success_timestamp_seconds`, `query_interval_seconds` and `callbacks_total`: pushed
+/// with the names, labels, values and HELP of the scrape.
 fn assert_self_metrics_as_scraped(request: &ExportMetricsServiceRequest, scrape_text: &str) {
     let (points, descriptions) = all_pushed(request);
     let want = scraped_self(scrape_text);

@@ -122,10 +122,14 @@ async fn sighup_and_post_reload_apply_a_valid_file_and_keep_the_config_before_an
     let (status, body) = reload().await;
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("interval"), "{body}");
-    std::fs::write(&config, budget("300")).unwrap();
+    // The target's query interval, for the stale alert: the default, then the reloaded one.
+    let interval = "infobip_billing_exporter_query_interval_seconds";
+    wait_for_value(addr, interval, ("target", "demo"), budget_of("3600")).await;
+    std::fs::write(&config, format!("{}interval: 30m\n", budget("300"))).unwrap();
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
     wait_for_value(addr, RELOADED, ("", ""), |v| v == Decimal::ONE).await;
+    wait_for_value(addr, interval, ("target", "demo"), budget_of("1800")).await;
     wait_for_value(
         addr,
         "infobip_billing_budget",

@@ -57,6 +57,9 @@ pub async fn run_target(
         settings.callback_timeout,
         settings.retry_backoff,
     );
+    shared
+        .metrics
+        .query_interval(&target, interval.as_secs_f64());
     let mut next_cycle = tokio::time::Instant::now();
     let mut retries = recent_results(&shared, &target, interval);
     let mut settled = shared.settled.subscribe();

@@ -5,10 +5,11 @@
 //! than OTel's dotted style: the same PromQL, dashboards and alert rules then work whether the
 //! data arrives by scrape or through a collector, and a collector's Prometheus exporter needs no
 //! renaming. Every data instrument is an observable gauge that reads the latest snapshot when
-//! the periodic reader collects; nothing here calls Infobip. Beside them go three of the
-//! exporter's own metrics, under their /metrics names and labels: `up` and
-//! `last_success_timestamp_seconds` (gauges per target) and `callbacks_total` (a cumulative sum
-//! per outcome), enough to alert on a stale or failing exporter from the OTLP side alone.
+//! the periodic reader collects; nothing here calls Infobip. Beside them go four of the
+//! exporter's own metrics, under their /metrics names and labels: `up`,
+//! `last_success_timestamp_seconds` and `query_interval_seconds` (gauges per target) and
+//! `callbacks_total` (a cumulative sum per outcome), enough to alert on a stale or failing
+//! exporter from the OTLP side alone.
 //!
 //! The settings come from the `otlp` section and the OpenTelemetry environment variables
 //! ([`crate::config::resolve_otlp`] merges them). The SDK reads a few of those variables again
@@ -35,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{OtlpConfig, OtlpProtocol, OtlpSettings, Problem, resolve_otlp};
 use crate::errors::chain;
 use crate::export::exposition::{self, Exposition, Family};
-use crate::export::selfmetrics::{CALLBACKS_HELP, LAST_SUCCESS_HELP, PREFIX, SelfMetrics, UP_HELP};
+use crate::export::selfmetrics::{
+    CALLBACKS_HELP, LAST_SUCCESS_HELP, PREFIX, QUERY_INTERVAL_HELP, SelfMetrics, UP_HELP,
+};
 
 /// The instrumentation scope of every pushed metric.
 const SCOPE: &str = "infobip-billing-exporter";
@@ -245,6 +248,18 @@ fn observe_self_metrics(meter: &Meter, metrics: SelfMetrics, targets: Arc<Vec<St
             for target in t.iter() {
                 if let Some(up) = m.up_of(target) {
                     observer.observe(up, &[KeyValue::new("target", target.clone())]);
+                }
+            }
+        })
+        .build();
+    let (m, t) = (metrics.clone(), Arc::clone(&targets));
+    let _query_interval = meter
+        .f64_observable_gauge(format!("{PREFIX}_query_interval_seconds"))
+        .with_description(QUERY_INTERVAL_HELP)
+        .with_callback(move |observer| {
+            for target in t.iter() {
+                if let Some(seconds) = m.query_interval_of(target) {
+                    observer.observe(seconds, &[KeyValue::new("target", target.clone())]);
                 }
             }
         })

@@ -18,6 +18,8 @@ pub const UP_HELP: &str =
     "1 when the target's last query was accepted and its last result applied, 0 after a failure";
 pub const LAST_SUCCESS_HELP: &str =
     "Unix time of the last result applied for the target: the age of its billing figures";
+pub const QUERY_INTERVAL_HELP: &str =
+    "The target's query interval in seconds: figures older than a few intervals are stale";
 pub const CALLBACKS_HELP: &str =
     "Result callbacks received, by outcome (applied, failed_result, or the rejection reason)";
 
@@ -154,6 +156,7 @@ pub struct SelfMetrics {
     results_outside_period: Family<TargetLabel, Counter>,
     reload_successful: Gauge,
     reload_success_at: Gauge<f64, AtomicU64>,
+    query_interval: Family<TargetLabel, Gauge<f64, AtomicU64>>,
     /// The outcomes `callbacks` has seen, so that OTLP can read the family back.
     callback_outcomes: Arc<Mutex<BTreeSet<&'static str>>>,
     http_rejections: Family<ListenerReason, Counter>,
@@ -177,6 +180,7 @@ impl Default for SelfMetrics {
             results_outside_period: Family::default(),
             reload_successful: Gauge::default(),
             reload_success_at: Gauge::default(),
+            query_interval: Family::default(),
             callback_outcomes: Arc::default(),
             http_rejections: Family::default(),
         }
@@ -274,6 +278,11 @@ impl SelfMetrics {
                     .inc_by(0);
             }
         }
+        sub.register(
+            "query_interval_seconds",
+            QUERY_INTERVAL_HELP,
+            self.query_interval.clone(),
+        );
         for target in targets {
             self.target_added(target);
         }
@@ -311,6 +320,13 @@ impl SelfMetrics {
     pub fn query_timed_out(&self, target: &str) {
         self.query_outcome(target, "timeout");
         self.up.get_or_create(&target_label(target)).set(0);
+    }
+
+    /// The `interval` a target's query loop runs with; a reload that changes it restarts the loop.
+    pub fn query_interval(&self, target: &str, seconds: f64) {
+        self.query_interval
+            .get_or_create(&target_label(target))
+            .set(seconds);
     }
 
     pub fn next_query_at(&self, target: &str, at_unix: f64) {
@@ -409,6 +425,13 @@ impl SelfMetrics {
     /// `last_success_timestamp_seconds` of a target, once it has one; for the OTLP push.
     pub fn last_success_of(&self, target: &str) -> Option<f64> {
         self.last_success
+            .get(&target_label(target))
+            .map(|g| g.get())
+    }
+
+    /// `query_interval_seconds` of a target, once its query loop runs; for the OTLP push.
+    pub fn query_interval_of(&self, target: &str) -> Option<f64> {
+        self.query_interval
             .get(&target_label(target))
             .map(|g| g.get())
     }
