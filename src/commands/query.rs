@@ -1,10 +1,12 @@
 //! `query`: one Billing Usage query from the terminal, with every filter and dimension of the API
-//! (reference §3, §4), printed as a table, CSV or JSON with per-currency totals. Dates on the
-//! command line are inclusive; the exclusive `sentUntil` is computed here (reference A1).
+//! (reference §3, §4), printed as a table with per-currency totals, or written as clean CSV,
+//! JSON, FOCUS or XLSX (`export::sheet`, `export::focus`, `export::xlsx`). Dates on the command
+//! line are inclusive; the exclusive `sentUntil` is computed here (reference A1).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -13,14 +15,16 @@ use serde::Serialize;
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
-use crate::billing::calendar::{Clock, YearMonth, retention_start};
-use crate::billing::labels::NOT_APPLICABLE;
+use crate::billing::calendar::{Clock, DayRange, YearMonth, retention_start};
 use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
+use crate::commands::output::{self, RowsError, WriteError};
+use crate::export::focus::{self, Billing, FocusError};
+use crate::export::sheet::{Sheet, TOTAL, Value, totals_text};
+use crate::export::xlsx::{self, WorkbookError};
 use crate::infobip::filters::{self, UsageFilter};
 use crate::infobip::model::{
-    BillingUsageAggregate, BillingUsageQueryOptions, BillingUsageResult, Category, Cell,
-    DateInterval, Direction, Platform, QueryAggregateDataStatus, QueryBillingUsageApiRequest,
-    SubCategory, parse_instant,
+    BillingUsageAggregate, BillingUsageQueryOptions, BillingUsageResult, Category, DateInterval,
+    Direction, Platform, QueryBillingUsageApiRequest, SubCategory,
 };
 
 /// Output formats of `query`.
@@ -28,10 +32,14 @@ use crate::infobip::model::{
 pub enum OutputFormat {
     /// Aligned columns, then one TOTAL line per currency.
     Table,
-    /// RFC 4180 CSV, then one `TOTAL` row per currency.
+    /// RFC 4180 CSV: a header row, then the data rows only (totals with --totals, on stderr).
     Csv,
-    /// One JSON document: columns, rows as objects, totals per currency.
+    /// One JSON document: columns, rows as objects, totals per currency apart.
     Json,
+    /// FOCUS 1.2 CSV for FinOps tools, one charge per day and sub-account (docs/focus.md).
+    Focus,
+    /// An XLSX workbook (needs --out): the rows as typed cells, and a totals sheet.
+    Xlsx,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +53,12 @@ pub struct QueryArgs {
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Write the output to this file (replaced atomically) instead of stdout; needed for xlsx.
+    #[arg(long, value_name = "FILE", required_if_eq("format", "xlsx"))]
+    pub out: Option<PathBuf>,
+    /// Also print the totals per currency on stderr, whatever the format.
+    #[arg(long)]
+    pub totals: bool,
 }
 
 /// The query itself: period, dimensions and filters. Within one filter the values are
@@ -121,12 +135,24 @@ pub enum QueryError {
     Future { until: Date, today: Date },
     #[error("--by DAY and --by MONTH cannot be combined: ask for one time dimension")]
     DayAndMonth,
+    #[error("--format focus has one charge per day: drop --by MONTH")]
+    FocusByMonth,
     #[error(transparent)]
     OneShot(#[from] OneShotError),
     #[error("Infobip could not run the query: {0}")]
     Failed(String),
     #[error("the callback body is not a usable BillingUsageResult: {0}")]
     Unusable(String),
+    #[error("cannot write the CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("cannot write the JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Focus(#[from] FocusError),
+    #[error(transparent)]
+    Xlsx(#[from] WorkbookError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 impl QueryError {
@@ -135,10 +161,16 @@ impl QueryError {
             QueryError::DateOrder { .. }
             | QueryError::BeforeRetention { .. }
             | QueryError::Future { .. }
-            | QueryError::DayAndMonth => "usage",
+            | QueryError::DayAndMonth
+            | QueryError::FocusByMonth => "usage",
             QueryError::OneShot(e) => e.reason(),
             QueryError::Failed(_) => "failed_result",
             QueryError::Unusable(_) => "unusable_result",
+            QueryError::Csv(_)
+            | QueryError::Json(_)
+            | QueryError::Focus(_)
+            | QueryError::Xlsx(_) => "export",
+            QueryError::Write(_) => "write",
         }
     }
 }
@@ -253,13 +285,17 @@ impl Filters {
     }
 }
 
-/// Runs the query and prints the result on stdout; progress goes to stderr on a terminal only.
+/// Runs the query: the rows for stdout (or written to `--out`), and the notes for stderr.
+/// Progress goes to stderr on a terminal only.
 pub async fn run(
     args: QueryArgs,
     clock: &dyn Clock,
     shutdown: CancellationToken,
-) -> Result<String, QueryError> {
-    let request = args.filters.request(clock.today())?;
+) -> Result<Output, QueryError> {
+    let mut request = args.filters.request(clock.today())?;
+    if args.format == OutputFormat::Focus {
+        focus_grouping(&mut request.aggregate_by)?;
+    }
     let target = args.target.resolve()?;
     let client = oneshot::client(&target)?;
     let receiver = Receiver::bind(
@@ -267,6 +303,7 @@ pub async fn run(
         args.callback.public_url.as_deref(),
     )
     .await?;
+    let asked = request.filter_by.date_interval;
     let spinner = progress_spinner();
     let show = |phase: Phase| {
         spinner.set_message(match phase {
@@ -282,7 +319,43 @@ pub async fn run(
     spinner.finish_and_clear();
     let result = serde_json::from_slice::<BillingUsageResult>(&body?)
         .map_err(|e| QueryError::Unusable(e.to_string()))?;
-    render(&result, args.format)
+    let account_id = output::billing_account_id(&target.base_url);
+    let context = Context {
+        asked: DayRange {
+            since: asked.sent_since,
+            until: asked.sent_until,
+        },
+        final_only: args.filters.final_only,
+        totals: args.totals,
+        target: &target.name,
+        account_id: &account_id,
+    };
+    let rendered = render(&result, args.format, &context)?;
+    let mut stderr = rendered.notes;
+    let stdout = match &args.out {
+        None => rendered.bytes,
+        Some(path) => {
+            output::write_file(path, rendered.bytes).await?;
+            let _ = writeln!(stderr, "wrote {} rows to {}", rendered.rows, path.display());
+            Vec::new()
+        }
+    };
+    Ok(Output { stdout, stderr })
+}
+
+/// FOCUS has one charge per day and sub-account: DAY and ACCOUNT_KEY join the dimensions asked
+/// for (Infobip adds ACCOUNT_NAME and CATEGORY_CODE itself), so with no `--by` the grouping is
+/// the daemon's and the figures are those of `/metrics`.
+fn focus_grouping(by: &mut Vec<BillingUsageAggregate>) -> Result<(), QueryError> {
+    if by.contains(&BillingUsageAggregate::MONTH) {
+        return Err(QueryError::FocusByMonth);
+    }
+    for dim in [BillingUsageAggregate::DAY, BillingUsageAggregate::ACCOUNT_KEY] {
+        if !by.contains(&dim) {
+            by.push(dim);
+        }
+    }
+    Ok(())
 }
 
 /// A spinner with elapsed time and state on stderr, hidden when stderr is not a terminal.
@@ -298,204 +371,116 @@ fn progress_spinner() -> indicatif::ProgressBar {
     bar
 }
 
-/// A successful result as rows of display text, with the totals per currency.
-struct Table {
-    columns: Vec<String>,
-    /// Which columns hold numbers (right-aligned in the table).
-    numeric: Vec<bool>,
-    rows: Vec<Vec<Cell>>,
-    totals: BTreeMap<String, Decimal>,
+/// What `query` prints: the rows on stdout (nothing with `--out`), notes on stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
 }
 
-impl Table {
-    fn of(result: &BillingUsageResult) -> Result<Self, QueryError> {
-        if result.status != QueryAggregateDataStatus::Success {
-            return Err(QueryError::Failed(
-                result
-                    .failure_message
-                    .clone()
-                    .unwrap_or_else(|| "no failure message".to_owned()),
-            ));
-        }
-        let response = result
-            .response
-            .as_ref()
-            .ok_or_else(|| QueryError::Unusable("SUCCESS without a response".into()))?;
-        let columns: Vec<String> = response
-            .columns
-            .iter()
-            .map(|c| c.column_name.clone())
-            .collect();
-        let col = |name: &str| columns.iter().position(|c| c == name);
-        let mut rows = Vec::with_capacity(response.rows.len());
-        for (i, row) in response.rows.iter().enumerate() {
-            if row.len() != columns.len() {
-                return Err(QueryError::Unusable(format!(
-                    "row {i} has {} cells for {} columns",
-                    row.len(),
-                    columns.len()
-                )));
-            }
-            let mut row = row.clone();
-            for time_col in ["DAY", "MONTH"] {
-                if let Some(c) = col(time_col) {
-                    row[c] = short_time(&row[c], time_col == "MONTH");
-                }
-            }
-            rows.push(row);
-        }
-        // Stable output: rows ordered by their dimension values (dates sort as text).
-        rows.sort_by_cached_key(|r| r.iter().map(cell_text).collect::<Vec<_>>());
-        let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
-        if let (Some(total), Some(currency)) = (col("TOTAL_PER_UNIT"), col("CURRENCY")) {
-            for row in &rows {
-                if let (Cell::Number(amount), Cell::Text(code)) = (&row[total], &row[currency]) {
-                    *totals.entry(code.clone()).or_default() += *amount;
-                }
-            }
-        }
-        let numeric = (0..columns.len())
-            .map(|c| rows.iter().any(|r| matches!(r[c], Cell::Number(_))))
-            .collect();
-        Ok(Self {
-            columns,
-            numeric,
-            rows,
-            totals,
-        })
-    }
+/// What rendering needs beyond the result.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The days asked for, `until` exclusive.
+    pub asked: DayRange,
+    pub final_only: bool,
+    /// Print the totals per currency on stderr too (`--totals`).
+    pub totals: bool,
+    /// The target's name, FOCUS `BillingAccountName`.
+    pub target: &'a str,
+    /// FOCUS `BillingAccountId`: see [`output::billing_account_id`].
+    pub account_id: &'a str,
 }
 
-/// `2026-11-01T00:00:00.000+0000` as `2026-11-01` (or `2026-11` for MONTH); anything else as is.
-fn short_time(cell: &Cell, month: bool) -> Cell {
-    match cell {
-        Cell::Text(t) => match parse_instant(t) {
-            Some(at) if month => Cell::Text(YearMonth::of(at.date()).to_string()),
-            Some(at) => Cell::Text(at.date().to_string()),
-            None => cell.clone(),
-        },
-        other => other.clone(),
-    }
-}
-
-fn cell_text(cell: &Cell) -> String {
-    match cell {
-        Cell::Text(t) => t.clone(),
-        Cell::Number(n) => n.to_string(),
-        Cell::NotApplicable => NOT_APPLICABLE.to_owned(),
-    }
+/// A result in one format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    /// Data rows written.
+    pub rows: usize,
+    /// For stderr: what `--final-only` left out, and the totals with `--totals`.
+    pub notes: String,
 }
 
 /// The printed form of a result.
-pub fn render(result: &BillingUsageResult, format: OutputFormat) -> Result<String, QueryError> {
-    let table = Table::of(result)?;
-    Ok(match format {
-        OutputFormat::Table => render_table(&table),
-        OutputFormat::Csv => render_csv(&table),
-        OutputFormat::Json => render_json(result, &table),
-    })
-}
-
-fn render_table(t: &Table) -> String {
-    let texts: Vec<Vec<String>> = t
-        .rows
-        .iter()
-        .map(|r| r.iter().map(cell_text).collect())
-        .collect();
-    let widths: Vec<usize> = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(c, name)| {
-            texts
-                .iter()
-                .map(|r| r[c].chars().count())
-                .chain([name.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let mut l = String::new();
-        for (c, text) in cells.iter().enumerate() {
-            let w = widths[c];
-            if c > 0 {
-                l.push_str("  ");
-            }
-            let _ = if t.numeric[c] {
-                write!(l, "{text:>w$}")
-            } else {
-                write!(l, "{text:<w$}")
+pub fn render(
+    result: &BillingUsageResult,
+    format: OutputFormat,
+    context: &Context<'_>,
+) -> Result<Rendered, QueryError> {
+    let mut sheet = output::sheet_of(result).map_err(|e| match e {
+        RowsError::Failed(m) => QueryError::Failed(m),
+        RowsError::Unusable(m) => QueryError::Unusable(m),
+    })?;
+    // Stable output: rows ordered by their dimension values.
+    sheet.sort();
+    let covered = result
+        .response
+        .as_ref()
+        .map(|r| r.requested_period.covered_days());
+    let mut notes = String::new();
+    if context.final_only {
+        notes.push_str(&final_only_note(context.asked, covered));
+    }
+    let totals = sheet.totals();
+    if context.totals {
+        notes.push_str(&totals_text(&totals));
+    }
+    let mut rows = sheet.rows.len();
+    let bytes = match format {
+        OutputFormat::Table => sheet.text_table().into_bytes(),
+        OutputFormat::Csv => sheet.csv()?,
+        OutputFormat::Json => render_json(result, &sheet, &totals, covered)?.into_bytes(),
+        OutputFormat::Focus => {
+            let final_months = output::final_months(result);
+            let billing = Billing {
+                account_id: context.account_id,
+                account_name: context.target,
+                final_months: &final_months,
+                // One query has no earlier figures to compare with.
+                corrections: &BTreeSet::new(),
             };
+            let cost = sheet.column(TOTAL);
+            rows = sheet
+                .rows
+                .iter()
+                .filter(|r| cost.is_some_and(|c| r[c].number().is_some()))
+                .count();
+            focus::csv(&sheet, &billing)?
         }
-        out.push_str(l.trim_end());
-        out.push('\n');
+        OutputFormat::Xlsx => xlsx::workbook(&sheet)?,
     };
-    line(&t.columns);
-    for row in &texts {
-        line(row);
-    }
-    if t.rows.is_empty() {
-        out.push_str("(no rows)\n");
-    }
-    if !t.totals.is_empty() {
-        out.push('\n');
-        let w = t
-            .totals
-            .values()
-            .map(|v| v.to_string().len())
-            .max()
-            .unwrap_or(0);
-        for (currency, total) in &t.totals {
-            let _ = writeln!(out, "TOTAL {currency} {:>w$}", total.to_string());
-        }
-    }
-    out
+    Ok(Rendered { bytes, rows, notes })
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
+/// What `--final-only` left out: every day, or the days after the last final month.
+fn final_only_note(asked: DayRange, covered: Option<DayRange>) -> String {
+    let last = |r: DayRange| r.until.previous_day().unwrap_or(r.until);
+    match covered {
+        Some(c) if c.is_empty() => format!(
+            "no month from {} to {} is final yet: --final-only gives no rows\n",
+            asked.since,
+            last(asked)
+        ),
+        Some(c) if c.until < asked.until => format!(
+            "only {} to {} is final: --final-only leaves out the days after\n",
+            c.since,
+            last(c)
+        ),
+        _ => String::new(),
     }
-}
-
-fn render_csv(t: &Table) -> String {
-    let mut out = String::new();
-    let mut line = |cells: Vec<String>| {
-        let fields: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    };
-    line(t.columns.clone());
-    for row in &t.rows {
-        line(row.iter().map(cell_text).collect());
-    }
-    let total_col = t.columns.iter().position(|c| c == "TOTAL_PER_UNIT");
-    let currency_col = t.columns.iter().position(|c| c == "CURRENCY");
-    if let (Some(tc), Some(cc)) = (total_col, currency_col) {
-        for (currency, total) in &t.totals {
-            let mut cells = vec![String::new(); t.columns.len()];
-            cells[0] = "TOTAL".to_owned();
-            cells[tc] = total.to_string();
-            cells[cc] = currency.clone();
-            line(cells);
-        }
-    }
-    out
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct JsonOutput<'a> {
     request_id: &'a str,
-    /// The period Infobip used, `until` inclusive like the command line.
+    /// The period Infobip used, `until` inclusive like the command line; `null` when it holds
+    /// no day (with `--final-only`, when no month in range is final).
     period: Option<JsonPeriod>,
     billing_periods: Vec<JsonBillingPeriod<'a>>,
     columns: &'a [String],
-    rows: Vec<BTreeMap<&'a str, &'a Cell>>,
+    rows: Vec<BTreeMap<&'a str, Exact<'a>>>,
     totals: Vec<JsonTotal<'a>>,
 }
 
@@ -515,18 +500,38 @@ struct JsonBillingPeriod<'a> {
 #[derive(Serialize)]
 struct JsonTotal<'a> {
     currency: &'a str,
-    /// A JSON number with the exact decimal digits.
-    total: Cell,
+    total: Exact<'a>,
 }
 
-fn render_json(result: &BillingUsageResult, t: &Table) -> String {
-    let period = result.response.as_ref().map(|r| {
-        let days = r.requested_period.covered_days();
-        JsonPeriod {
-            from: days.since.to_string(),
-            until: days.until.previous_day().unwrap_or(days.until).to_string(),
+/// A value in JSON with the digits Infobip sent: numbers as JSON numbers, never through a
+/// float; days, months and `N/A` as strings.
+struct Exact<'a>(&'a Value);
+
+impl Serialize for Exact<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Number(n) => serde_json::value::RawValue::from_string(n.to_string())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
+            other => s.serialize_str(&other.text()),
         }
+    }
+}
+
+fn render_json(
+    result: &BillingUsageResult,
+    sheet: &Sheet,
+    totals: &BTreeMap<String, Decimal>,
+    covered: Option<DayRange>,
+) -> Result<String, serde_json::Error> {
+    let period = covered.filter(|c| !c.is_empty()).map(|days| JsonPeriod {
+        from: days.since.to_string(),
+        until: days.until.previous_day().unwrap_or(days.until).to_string(),
     });
+    let totals: Vec<(&String, Value)> = totals
+        .iter()
+        .map(|(currency, total)| (currency, Value::Number(*total)))
+        .collect();
     let out = JsonOutput {
         request_id: &result.request_id,
         period,
@@ -539,25 +544,30 @@ fn render_json(result: &BillingUsageResult, t: &Table) -> String {
                 volume_finalized: p.volume_finalized,
             })
             .collect(),
-        columns: &t.columns,
-        rows: t
+        columns: &sheet.columns,
+        rows: sheet
             .rows
             .iter()
-            .map(|r| t.columns.iter().map(String::as_str).zip(r).collect())
+            .map(|r| {
+                sheet
+                    .columns
+                    .iter()
+                    .map(String::as_str)
+                    .zip(r.iter().map(Exact))
+                    .collect()
+            })
             .collect(),
-        totals: t
-            .totals
+        totals: totals
             .iter()
             .map(|(currency, total)| JsonTotal {
                 currency,
-                total: Cell::Number(*total),
+                total: Exact(total),
             })
             .collect(),
     };
-    // Serializing plain structs of strings, numbers and maps with string keys cannot fail.
-    let mut text = serde_json::to_string_pretty(&out).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&out)?;
     text.push('\n');
-    text
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -708,11 +718,27 @@ mod tests {
         ["2026-11-01T00:00:00.000+0000","Acme, Inc","message",1200,12.05,"EUR"],
         ["2026-11-01T00:00:00.000+0000","Beta","N/A",7,1.5,"USD"]]"#;
 
+    const CONTEXT: Context<'static> = Context {
+        asked: DayRange {
+            since: date!(2026 - 11 - 01),
+            until: date!(2026 - 11 - 03),
+        },
+        final_only: false,
+        totals: false,
+        target: "eu",
+        account_id: "xxxxx.api.infobip.com",
+    };
+
+    fn rendered(rows: &str, format: OutputFormat) -> String {
+        let r = render(&result(rows), format, &CONTEXT).unwrap();
+        assert_eq!(r.notes, "");
+        String::from_utf8(r.bytes).unwrap()
+    }
+
     #[test]
     fn table_is_aligned_with_totals_per_currency() {
-        let text = render(&result(ROWS), OutputFormat::Table).unwrap();
         assert_eq!(
-            text,
+            rendered(ROWS, OutputFormat::Table),
             "DAY         ACCOUNT_NAME  UNIT_TYPE  QUANTITY  TOTAL_PER_UNIT  CURRENCY\n\
              2026-11-01  Acme, Inc     message        1200           12.05  EUR\n\
              2026-11-01  Beta          N/A               7             1.5  USD\n\
@@ -724,21 +750,27 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes_and_appends_totals() {
-        let text = render(&result(ROWS), OutputFormat::Csv).unwrap();
-        let lines: Vec<&str> = text.split("\r\n").collect();
+    fn csv_quotes_and_has_data_rows_only() {
+        let text = rendered(ROWS, OutputFormat::Csv);
         assert_eq!(
-            lines[0],
-            "DAY,ACCOUNT_NAME,UNIT_TYPE,QUANTITY,TOTAL_PER_UNIT,CURRENCY"
+            text,
+            "DAY,ACCOUNT_NAME,UNIT_TYPE,QUANTITY,TOTAL_PER_UNIT,CURRENCY\r\n\
+             2026-11-01,\"Acme, Inc\",message,1200,12.05,EUR\r\n\
+             2026-11-01,Beta,N/A,7,1.5,USD\r\n\
+             2026-11-02,\"Acme, Inc\",message,3,0.10,EUR\r\n"
         );
-        assert_eq!(lines[1], "2026-11-01,\"Acme, Inc\",message,1200,12.05,EUR");
-        assert_eq!(lines[4], "TOTAL,,,,12.15,EUR");
-        assert_eq!(lines[5], "TOTAL,,,,1.5,USD");
+        let with_totals = Context {
+            totals: true,
+            ..CONTEXT
+        };
+        let r = render(&result(ROWS), OutputFormat::Csv, &with_totals).unwrap();
+        assert_eq!(r.notes, "TOTAL EUR 12.15\nTOTAL USD   1.5\n", "on stderr");
+        assert_eq!(String::from_utf8(r.bytes).unwrap(), text, "not in the CSV");
     }
 
     #[test]
     fn json_keeps_exact_numbers() {
-        let text = render(&result(ROWS), OutputFormat::Json).unwrap();
+        let text = rendered(ROWS, OutputFormat::Json);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v["period"],
@@ -746,7 +778,65 @@ mod tests {
         );
         assert_eq!(v["rows"][0]["DAY"], "2026-11-01");
         assert!(text.contains("\"total\": 12.15"), "{text}");
+        assert!(text.contains("\"TOTAL_PER_UNIT\": 0.10"), "as sent: {text}");
         assert_eq!(v["billingPeriods"][0]["volumeFinalized"], false);
+    }
+
+    #[test]
+    fn final_only_says_when_no_month_is_final() {
+        let empty = r#"{"requestId":"R1","status":"SUCCESS","response":{
+            "requestedPeriod":{"sentSince":"2026-11-01T00:00:00.000+0000","sentUntil":"2026-11-01T00:00:00.000+0000"},
+            "totalRows":0,"columns":[{"columnName":"TOTAL_PER_UNIT","columnDataType":"NUMBER"}],"rows":[]},
+          "metadata":{"clientRequestedPeriod":{"sentSince":"2026-11-01","sentUntil":"2026-11-27"},"billingPeriods":[]}}"#;
+        let result: BillingUsageResult = serde_json::from_str(empty).unwrap();
+        let context = Context {
+            asked: DayRange {
+                since: date!(2026 - 11 - 01),
+                until: date!(2026 - 11 - 27),
+            },
+            final_only: true,
+            ..CONTEXT
+        };
+        let r = render(&result, OutputFormat::Json, &context).unwrap();
+        assert_eq!(
+            r.notes,
+            "no month from 2026-11-01 to 2026-11-26 is final yet: --final-only gives no rows\n"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes).unwrap();
+        assert_eq!(v["period"], serde_json::Value::Null, "no backwards period");
+        // A range cut at the first provisional month says where.
+        let asked = DayRange {
+            since: date!(2026 - 09 - 01),
+            until: date!(2026 - 11 - 27),
+        };
+        let october = DayRange {
+            since: date!(2026 - 09 - 01),
+            until: date!(2026 - 10 - 01),
+        };
+        assert_eq!(
+            final_only_note(asked, Some(october)),
+            "only 2026-09-01 to 2026-09-30 is final: --final-only leaves out the days after\n"
+        );
+        assert_eq!(final_only_note(asked, Some(asked)), "");
+    }
+
+    #[test]
+    fn focus_asks_for_days_and_sub_accounts() {
+        let mut by = vec![BillingUsageAggregate::CATEGORY_CODE];
+        focus_grouping(&mut by).unwrap();
+        assert_eq!(
+            by,
+            [
+                BillingUsageAggregate::CATEGORY_CODE,
+                BillingUsageAggregate::DAY,
+                BillingUsageAggregate::ACCOUNT_KEY
+            ]
+        );
+        let mut by = vec![BillingUsageAggregate::MONTH];
+        assert_eq!(
+            focus_grouping(&mut by).unwrap_err().to_string(),
+            "--format focus has one charge per day: drop --by MONTH"
+        );
     }
 
     #[test]
@@ -755,7 +845,7 @@ mod tests {
             r#"{"requestId":"R","status":"FAILED","failureMessage":"Could not load data"}"#,
         )
         .unwrap();
-        let err = render(&failed, OutputFormat::Table).unwrap_err();
+        let err = render(&failed, OutputFormat::Table, &CONTEXT).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Infobip could not run the query: Could not load data"
