@@ -67,7 +67,7 @@ pub enum Command {
     /// as CSV, JSON, FOCUS or XLSX.
     Query(Box<QueryArgs>),
     /// Write every complete day in retention as OpenMetrics for
-    /// `promtool tsdb create-blocks-from openmetrics`.
+    /// `promtool tsdb create-blocks-from openmetrics`, or as FOCUS or XLSX.
     Backfill(Box<BackfillArgs>),
     /// Print a shell completion script.
     Completions {
@@ -113,8 +113,9 @@ pub async fn dispatch(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<E
                 .previous_day()
                 .unwrap_or(summary.days.until);
             eprintln!(
-                "wrote {} samples for {} to {} to {}",
-                summary.samples,
+                "wrote {} {} for {} to {} to {}",
+                summary.written,
+                summary.unit,
                 summary.days.since,
                 last,
                 out.display()

@@ -5,3 +5,4 @@ pub mod demo;
 pub mod oneshot;
 pub mod output;
 pub mod query;
+pub mod render;

@@ -195,10 +195,12 @@ pub fn csv(sheet: &Sheet, billing: &Billing<'_>) -> Result<Vec<u8>, FocusError> 
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     out.write_record(
-        HEADER
-            .iter()
-            .map(|h| (*h).to_owned())
-            .chain(columns.extra.iter().map(|&c| extension_column(&sheet.columns[c]))),
+        HEADER.iter().map(|h| (*h).to_owned()).chain(
+            columns
+                .extra
+                .iter()
+                .map(|&c| extension_column(&sheet.columns[c])),
+        ),
     )?;
     for (i, row) in sheet.rows.iter().enumerate() {
         if let Some(fields) = charge_fields(i, row, &columns, billing)? {
@@ -207,6 +209,17 @@ pub fn csv(sheet: &Sheet, billing: &Billing<'_>) -> Result<Vec<u8>, FocusError> 
     }
     out.into_inner()
         .map_err(|e| FocusError::Csv(e.into_error().into()))
+}
+
+/// How many charge rows [`csv`] writes: the rows with a cost.
+pub fn charges(sheet: &Sheet) -> usize {
+    sheet.column(TOTAL).map_or(0, |c| {
+        sheet
+            .rows
+            .iter()
+            .filter(|r| r[c].number().is_some())
+            .count()
+    })
 }
 
 /// A decimal with a decimal point, its digits otherwise as given.
@@ -245,7 +258,11 @@ fn charge_fields(
         return Err(cell_error(DAY, c.day, "a day"));
     };
     let Value::Text(currency) = &row[c.currency] else {
-        return Err(cell_error(CURRENCY, c.currency, "an ISO 4217 currency code"));
+        return Err(cell_error(
+            CURRENCY,
+            c.currency,
+            "an ISO 4217 currency code",
+        ));
     };
     let month = YearMonth::of(day);
     let category = row[c.category].text();

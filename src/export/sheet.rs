@@ -100,8 +100,7 @@ impl Sheet {
         let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
         if let (Some(total), Some(currency)) = (self.column(TOTAL), self.column(CURRENCY)) {
             for row in &self.rows {
-                if let (Value::Number(amount), Value::Text(code)) = (&row[total], &row[currency])
-                {
+                if let (Value::Number(amount), Value::Text(code)) = (&row[total], &row[currency]) {
                     *totals.entry(code.clone()).or_default() += *amount;
                 }
             }

@@ -286,6 +286,22 @@ impl StateDir {
 }
 
 /// Moves an unusable file to `<name>.corrupt-<unix time>` beside it.
+/// The segment files under `dir` as they are, for a one-shot command beside a running daemon:
+/// read without the lock, and a file that does not read is skipped, not moved aside (it is not
+/// this process's to move). Every file is replaced whole, so a read sees the old or the new one.
+pub fn read_segments(dir: &Path) -> Vec<(SegmentKey, Segment, Vec<String>)> {
+    let Ok(entries) = fs::read_dir(dir.join(SEGMENTS)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == SEGMENT_EXT))
+        .filter_map(|p| fs::read(p).ok())
+        .filter_map(|bytes| state::read(&bytes).ok())
+        .collect()
+}
+
 fn set_aside(path: &Path, problem: String, now: OffsetDateTime) -> Result<SetAside, StoreError> {
     let moved_to = beside(path, &format!(".corrupt-{}", now.unix_timestamp()));
     match fs::rename(path, &moved_to) {

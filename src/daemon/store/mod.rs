@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio::sync::{oneshot, watch};
 
 pub use files::StoreError;
+pub use files::read_segments;
 use files::{SetAside, StateDir};
 
 use crate::billing::budget::BudgetConfig;

@@ -73,12 +73,7 @@ fn sheet() -> Sheet {
 /// The CSV read back: one map of column to field per row.
 fn parse(bytes: &[u8]) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
     let mut reader = csv::Reader::from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(String::from)
-        .collect();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     let rows = reader
         .records()
         .map(|r| {
