@@ -275,20 +275,22 @@ async fn usage_file(
     let mut corrections = BTreeSet::new();
     for (month, range, body) in bodies {
         let body = body.as_ref();
-        let restated = apply(
-            ledger,
-            &target.name,
-            (month, range),
-            body,
-            dimensions,
-            clock,
-        )?;
-        corrections.extend(
-            restated
-                .into_iter()
-                .filter(|r| r.was_final)
-                .map(|r| (r.day, r.currency)),
-        );
+        if args.format == BackfillFormat::Focus {
+            let restated = apply(
+                ledger,
+                &target.name,
+                (month, range),
+                body,
+                dimensions,
+                clock,
+            )?;
+            corrections.extend(
+                restated
+                    .into_iter()
+                    .filter(|r| r.was_final)
+                    .map(|r| (r.day, r.currency)),
+            );
+        }
         let parsed: BillingUsageResult = serde_json::from_slice(body).map_err(|e| {
             let cause = RowsError::Unusable(e.to_string());
             BackfillError::Rows { month, cause }
