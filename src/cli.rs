@@ -63,10 +63,11 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Run one Billing Usage query and print the rows with per-currency totals.
+    /// Run one Billing Usage query and print the rows with per-currency totals, or write them
+    /// as CSV, JSON, FOCUS or XLSX.
     Query(Box<QueryArgs>),
     /// Write every complete day in retention as OpenMetrics for
-    /// `promtool tsdb create-blocks-from openmetrics`.
+    /// `promtool tsdb create-blocks-from openmetrics`, or as FOCUS or XLSX.
     Backfill(Box<BackfillArgs>),
     /// Print a shell completion script.
     Completions {
@@ -98,8 +99,9 @@ pub async fn dispatch(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<E
             .map(|()| ExitCode::SUCCESS),
         Command::CheckConfig { config, offline } => Ok(check_config(&config, offline).await),
         Command::Query(args) => {
-            let text = query::run(*args, &SystemClock, shutdown).await?;
-            print_out(text.as_bytes())?;
+            let output = query::run(*args, &SystemClock, shutdown).await?;
+            eprint!("{}", output.stderr);
+            print_out(&output.stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Backfill(args) => {
@@ -111,8 +113,9 @@ pub async fn dispatch(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<E
                 .previous_day()
                 .unwrap_or(summary.days.until);
             eprintln!(
-                "wrote {} samples for {} to {} to {}",
-                summary.samples,
+                "wrote {} {} for {} to {} to {}",
+                summary.written,
+                summary.unit,
                 summary.days.since,
                 last,
                 out.display()

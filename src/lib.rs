@@ -3,9 +3,13 @@
 //! Module map, folders by layer, each importing only the layers below it (see
 //! `docs/architecture.md`):
 //! - [`commands`]: the subcommands that are not the daemon.
-//!   - [`commands::query`]: one Billing Usage query from the terminal, as a table, CSV or JSON.
+//!   - [`commands::query`]: one Billing Usage query from the terminal, as a table, CSV, JSON,
+//!     FOCUS or XLSX.
+//!   - [`commands::render`]: `query`'s output in each format, and its notes for stderr.
 //!   - [`commands::backfill`]: the retention window as OpenMetrics for `promtool tsdb
-//!     create-blocks-from`.
+//!     create-blocks-from`, or as FOCUS or XLSX.
+//!   - [`commands::output`]: what `query` and `backfill` share to write their exports: a
+//!     result as typed rows, its final months, a file replaced atomically.
 //!   - [`commands::demo`]: simulator and exporter wired on loopback.
 //!   - [`commands::oneshot`]: target selection and the short-lived callback listener of one-shot
 //!     commands.
@@ -22,6 +26,9 @@
 //!   - [`export::exposition`]: the one Prometheus text and OpenMetrics encoder.
 //!   - [`export::otlp`]: pushes the same data metrics over OTLP (gRPC or HTTP/protobuf).
 //!   - [`export::selfmetrics`]: the exporter's own metrics.
+//!   - [`export::sheet`]: usage rows as typed values, the text table and RFC 4180 CSV.
+//!   - [`export::focus`]: the FOCUS 1.2 row mapping (docs/focus.md).
+//!   - [`export::xlsx`]: the XLSX workbook of usage rows and their totals.
 //! - [`billing`]: the domain, without I/O.
 //!   - [`billing::calendar`]: the UTC billing calendar, retention, exclusive windows, the clock.
 //!   - [`billing::labels`]: label strings held once and referred to by id; sums keyed by ids.

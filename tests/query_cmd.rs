@@ -1,12 +1,15 @@
 //! `query` as a user runs it: the real binary against the in-repo simulator on loopback, in each
-//! output format, with the per-currency totals checked against the simulator's own figures.
+//! output format, with the per-currency totals checked against the simulator's own figures
+//! (FOCUS and XLSX in tests/focus_export.rs and tests/xlsx_export.rs).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use infobip_billing_exporter::billing::calendar::{Clock, DayRange, YearMonth};
+use infobip_billing_exporter::billing::calendar::{
+    Clock, DayRange, YearMonth, retention_months, retention_start,
+};
 use infobip_billing_exporter::infobip::model::{
     BillingUsageAggregate, Cell, QueryBillingUsageApiRequest,
 };
@@ -124,15 +127,8 @@ async fn table_output_totals_match_the_simulator() {
     }
     // Header, rows, a blank line, then one TOTAL line per currency.
     assert_eq!(lines[rows + 1], "", "{text}");
-    let got: BTreeMap<String, Decimal> = lines[rows + 2..]
-        .iter()
-        .map(|l| {
-            let parts: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(parts.len(), 3, "{l}");
-            assert_eq!(parts[0], "TOTAL");
-            (parts[1].to_owned(), dec(parts[2]))
-        })
-        .collect();
+    assert_eq!(lines.len(), rows + 2 + want.len(), "{text}");
+    let got = totals_lines(&text);
     assert_eq!(got, want);
     // Aligned: every row is as wide as the header's columns place it, so CURRENCY lines up.
     let at = header.find("CURRENCY").unwrap();
@@ -141,25 +137,53 @@ async fn table_output_totals_match_the_simulator() {
     }
 }
 
+/// Per-currency sums of a CSV's TOTAL_PER_UNIT column, read as a spreadsheet or pandas would:
+/// every record as wide as the header, no totals mixed in.
+fn csv_sums(text: &str) -> (BTreeMap<String, Decimal>, usize) {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let pos = |name: &str| header.iter().position(|c| c == name).unwrap();
+    let (total, currency) = (pos("TOTAL_PER_UNIT"), pos("CURRENCY"));
+    let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.expect("a well-formed record, as wide as the header");
+        assert_ne!(&record[0], "TOTAL", "no totals among the data");
+        rows += 1;
+        *sums.entry(record[currency].to_owned()).or_default() += dec(&record[total]);
+    }
+    (sums, rows)
+}
+
+/// `TOTAL EUR 12.15` lines, as the table and `--totals` print them.
+fn totals_lines(text: &str) -> BTreeMap<String, Decimal> {
+    text.lines()
+        .filter(|l| l.starts_with("TOTAL "))
+        .map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(parts.len(), 3, "{l}");
+            (parts[1].to_owned(), dec(parts[2]))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csv_output_totals_match_the_simulator() {
+async fn csv_has_data_rows_only_and_sums_to_the_simulator() {
     let sim = start_live_sim().await;
     let (want, rows) = expected(&sim);
-    let text = stdout_of(&run(query_args(&sim, "csv"), "demo-key").await);
-    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
-    let header: Vec<&str> = lines[0].split(',').collect();
-    let pos = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let (total, currency) = (pos("TOTAL_PER_UNIT"), pos("CURRENCY"));
-    assert_eq!(lines.len(), 1 + rows + want.len(), "{text}");
-    let got: BTreeMap<String, Decimal> = lines[1 + rows..]
-        .iter()
-        .map(|l| {
-            let fields: Vec<&str> = l.split(',').collect();
-            assert_eq!(fields[0], "TOTAL", "{l}");
-            (fields[currency].to_owned(), dec(fields[total]))
-        })
-        .collect();
-    assert_eq!(got, want);
+    let mut a = query_args(&sim, "csv");
+    a.push("--totals".into());
+    let out = run(a, "demo-key").await;
+    let text = stdout_of(&out);
+    assert!(
+        text.ends_with("\r\n") && !text.contains("\n\n"),
+        "RFC 4180 line ends"
+    );
+    let (sums, count) = csv_sums(&text);
+    assert_eq!(count, rows, "one record per row, the header apart");
+    assert_eq!(sums, want, "the column sums to the totals");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(totals_lines(&stderr), want, "--totals on stderr: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,6 +286,22 @@ async fn bad_flags_are_refused_before_anything_is_sent() {
             "--public-url \"http://callback.example.com\" uses http://, which would send the callback tokens in its path in clear text",
         ),
         (args(&["query"]), "give either --config FILE or --base-url"),
+        (
+            args(&["query", "--base-url", &sim.url, "--format", "xlsx"]),
+            "the following required arguments were not provided:\n  --out <FILE>",
+        ),
+        (
+            args(&[
+                "query",
+                "--base-url",
+                &sim.url,
+                "--format",
+                "focus",
+                "--by",
+                "MONTH",
+            ]),
+            "--format focus has one charge per day: drop --by MONTH",
+        ),
     ];
     for (a, message) in cases {
         let out = run(a.clone(), "demo-key").await;
@@ -342,4 +382,117 @@ fn a_network_error_names_its_cause_once() {
     for cause in ["error sending request for url", "Connection refused"] {
         assert_eq!(line.matches(cause).count(), 1, "{cause:?} once: {line}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_only_gives_the_final_period_or_says_there_is_none() {
+    let sim = start_live_sim().await;
+    let today = sim.clock.today();
+    let now = sim.clock.now();
+    // This month is never final: no month from its 1st to today is.
+    let out = run(
+        args(&[
+            "query",
+            "--base-url",
+            &sim.url,
+            "--final-only",
+            "--format",
+            "json",
+            "--timeout",
+            "20s",
+        ]),
+        "demo-key",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(v["period"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 0);
+    let first = YearMonth::of(today).first_day();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "no month from {first} to {today} is final yet: --final-only gives no rows"
+        )),
+        "{stderr}"
+    );
+    // From the start of retention: the period ends with the last final month.
+    let since = retention_start(today);
+    let first_provisional = retention_months(today)
+        .into_iter()
+        .find(|m| now < m.expected_final_at())
+        .expect("this month at least");
+    let last_final = first_provisional.first_day().previous_day().unwrap();
+    let out = run(
+        args(&[
+            "query",
+            "--base-url",
+            &sim.url,
+            "--from",
+            &since.to_string(),
+            "--final-only",
+            "--format",
+            "json",
+            "--timeout",
+            "20s",
+        ]),
+        "demo-key",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(
+        v["period"],
+        serde_json::json!({"from": since.to_string(), "until": last_final.to_string()})
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "only {since} to {last_final} is final: --final-only leaves out the days after"
+        )),
+        "{stderr}"
+    );
+}
+
+/// README.md's "CSV and JSON for scripts" example, run as shown against the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_csv_and_json_example_runs_as_shown() {
+    let sim = start_live_sim().await;
+    let (want, rows) = expected(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let commands = common::readme_commands("## CSV and JSON for scripts", &sim.url);
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    for command in commands {
+        let totals = command.contains(&"--totals".to_owned());
+        let dir = dir.path().to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args(&command)
+                .current_dir(dir)
+                .env("INFOBIP_API_KEY", "demo-key")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        stdout_of(&out);
+        if totals {
+            assert_eq!(totals_lines(&String::from_utf8_lossy(&out.stderr)), want);
+        }
+    }
+    let csv = std::fs::read_to_string(dir.path().join("usage.csv")).unwrap();
+    assert_eq!(csv_sums(&csv), (want.clone(), rows));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("usage.json")).unwrap())
+            .unwrap();
+    let totals: BTreeMap<String, Decimal> = json["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["currency"].as_str().unwrap().to_owned(),
+                dec(&t["total"].to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(totals, want);
 }

@@ -1,5 +1,7 @@
 //! `backfill`: the whole retention window as an OpenMetrics file for
-//! `promtool tsdb create-blocks-from openmetrics`, so a new Prometheus has history on day one.
+//! `promtool tsdb create-blocks-from openmetrics`, so a new Prometheus has history on day one;
+//! or, with `--format focus` or `xlsx`, as the FOCUS or XLSX file of `query` (one charge row per
+//! usage row, grouped as the daemon groups: the figures of `/metrics`).
 //!
 //! One query per month in retention, each asked once (the file is a one-off, so a final month is
 //! never asked again). Results go through the daemon's decoder, ledger and collector, so the
@@ -9,7 +11,7 @@
 //! `infobip_billing_month_cost` gets one sample per day too: the month-to-date cost at that
 //! day's end. Today is left out: it is incomplete, and the running exporter serves it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,21 +22,45 @@ use time::Date;
 use tokio_util::sync::CancellationToken;
 
 use crate::billing::calendar::{Clock, DayRange, YearMonth, retention_months, retention_start};
-use crate::billing::ledger::{Ledger, SegmentKey};
+use crate::billing::ledger::{Ledger, Restatement, SegmentKey};
 use crate::billing::snapshot::{CostSeries, Kind, Snapshot, View};
-use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
+use crate::commands::oneshot::{
+    self, CallbackArgs, OneShotError, Phase, Receiver, Target, TargetArgs,
+};
+use crate::commands::output::{self, RowsError, WriteError};
+use crate::config::TargetConfig;
 use crate::daemon::scheduler::AGGREGATE_BY;
+use crate::daemon::store::{read_filters, read_segments};
 use crate::export::exposition;
+use crate::export::focus::{self, Billing, FocusError};
+use crate::export::sheet::{Sheet, Value};
+use crate::export::xlsx::{self, WorkbookError};
+use crate::infobip::filters::UsageFilter;
 use crate::infobip::model::{
-    BillingUsageAggregate, BillingUsageDataFilter, QueryBillingUsageApiRequest,
+    BillingUsageAggregate, BillingUsageResult, QueryBillingUsageApiRequest,
 };
 use crate::infobip::result::{self, DecodeError, Outcome};
 
+/// What `backfill` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackfillFormat {
+    /// Timestamped OpenMetrics for `promtool tsdb create-blocks-from openmetrics`.
+    Openmetrics,
+    /// FOCUS 1.2 CSV (docs/focus.md); with --config, days of final months that changed since
+    /// the daemon stored them are marked ChargeClass Correction.
+    Focus,
+    /// An XLSX workbook: the rows as typed cells, and a totals sheet.
+    Xlsx,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackfillArgs {
-    /// Write the OpenMetrics text here (replaced atomically).
+    /// Write the file here (replaced atomically).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = BackfillFormat::Openmetrics)]
+    pub format: BackfillFormat,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -58,11 +84,14 @@ pub enum BackfillError {
     },
     #[error("month {month}: Infobip could not run the query: {message}")]
     Failed { month: YearMonth, message: String },
-    #[error("cannot write {}: {cause}", path.display())]
-    Write {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    #[error("month {month}: {cause}")]
+    Rows { month: YearMonth, cause: RowsError },
+    #[error(transparent)]
+    Focus(#[from] FocusError),
+    #[error(transparent)]
+    Xlsx(#[from] WorkbookError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error("a query task stopped unexpectedly: {0}")]
     Task(String),
 }
@@ -72,8 +101,14 @@ impl BackfillError {
         match self {
             BackfillError::OneShot(e) | BackfillError::Month { cause: e, .. } => e.reason(),
             BackfillError::Decode { cause, .. } => cause.reason(),
-            BackfillError::Failed { .. } => "failed_result",
-            BackfillError::Write { .. } => "write",
+            BackfillError::Failed { .. }
+            | BackfillError::Rows {
+                cause: RowsError::Failed(_),
+                ..
+            } => "failed_result",
+            BackfillError::Rows { .. } => "unusable_result",
+            BackfillError::Focus(_) | BackfillError::Xlsx(_) => "export",
+            BackfillError::Write(_) => "write",
             BackfillError::Task(_) => "internal",
         }
     }
@@ -82,7 +117,9 @@ impl BackfillError {
 /// What a backfill wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    pub samples: usize,
+    /// Samples (OpenMetrics) or rows (FOCUS, XLSX).
+    pub written: usize,
+    pub unit: &'static str,
     /// The days covered, `until` exclusive.
     pub days: DayRange,
 }
@@ -113,6 +150,13 @@ pub async fn run(
         .as_ref()
         .map(|c| c.metrics.dimensions.clone())
         .unwrap_or_default();
+    // The target's own filters, as the daemon's queries carry them.
+    let filter = target
+        .config
+        .as_ref()
+        .and_then(|c| c.targets.iter().find(|t| t.name == target.name))
+        .map(|t| t.filter.clone())
+        .unwrap_or_default();
     let client = oneshot::client(&target)?;
     let receiver = Arc::new(
         Receiver::bind(
@@ -127,10 +171,7 @@ pub async fn run(
     let mut queries = tokio::task::JoinSet::new();
     for (month, range) in months.iter().copied() {
         let request = QueryBillingUsageApiRequest {
-            filter_by: BillingUsageDataFilter {
-                date_interval: range.into(),
-                ..Default::default()
-            },
+            filter_by: filter.over(range.into()),
             aggregate_by: AGGREGATE_BY.iter().chain(&dimensions).copied().collect(),
             options: None,
         };
@@ -164,27 +205,166 @@ pub async fn run(
     bar.finish_and_clear();
     // Oldest first, as the daemon would have applied them.
     bodies.sort_by_key(|(m, _, _)| *m);
-    for (month, range, body) in bodies {
-        let decoded = result::decode(&body, &dimensions)
-            .map_err(|cause| BackfillError::Decode { month, cause })?;
-        match decoded.outcome {
-            Outcome::Success(usage) => {
-                let key = SegmentKey::new(&target.name, month);
-                ledger.apply(&key, range, usage, clock.now());
-            }
-            Outcome::Failed { message } => return Err(BackfillError::Failed { month, message }),
-        }
-    }
     let days = DayRange {
         since: retention_start(today),
         until: today,
     };
+    if args.format != BackfillFormat::Openmetrics {
+        return usage_file(
+            &args,
+            &target,
+            (&mut ledger, &dimensions),
+            bodies,
+            clock,
+            days,
+        )
+        .await;
+    }
+    for (month, range, body) in bodies {
+        apply(
+            &mut ledger,
+            &target.name,
+            (month, range),
+            &body,
+            &dimensions,
+            clock,
+        )?;
+    }
     let text = openmetrics(&ledger, today, days);
-    write_atomically(&args.out, &text)?;
+    let written = text.lines().filter(|l| !l.starts_with('#')).count();
+    output::write_file(&args.out, text.into_bytes()).await?;
     Ok(Summary {
-        samples: text.lines().filter(|l| !l.starts_with('#')).count(),
+        written,
+        unit: "samples",
         days,
     })
+}
+
+/// Decodes one month's result into the ledger, as the daemon does; what it restated.
+fn apply(
+    ledger: &mut Ledger,
+    target: &str,
+    (month, range): (YearMonth, DayRange),
+    body: &[u8],
+    dimensions: &[BillingUsageAggregate],
+    clock: &dyn Clock,
+) -> Result<Vec<Restatement>, BackfillError> {
+    let decoded =
+        result::decode(body, dimensions).map_err(|cause| BackfillError::Decode { month, cause })?;
+    match decoded.outcome {
+        Outcome::Success(usage) => {
+            let key = SegmentKey::new(target, month);
+            Ok(ledger.apply(&key, range, usage, clock.now()).restatements)
+        }
+        Outcome::Failed { message } => Err(BackfillError::Failed { month, message }),
+    }
+}
+
+/// The FOCUS or XLSX file of every month's rows, each month's cut to the days its query asked
+/// for. For FOCUS, the ledger starts from the figures the daemon stored for this target (with
+/// `--config`), so a final day they disagree with is a correction.
+async fn usage_file(
+    args: &BackfillArgs,
+    target: &Target,
+    (ledger, dimensions): (&mut Ledger, &[BillingUsageAggregate]),
+    bodies: Vec<(YearMonth, DayRange, impl AsRef<[u8]>)>,
+    clock: &dyn Clock,
+    days: DayRange,
+) -> Result<Summary, BackfillError> {
+    if args.format == BackfillFormat::Focus
+        && let Some(config) = &target.config
+        && let Some(configured) = config.targets.iter().find(|t| t.name == target.name)
+    {
+        restore_stored(ledger, configured, &config.state_dir, days);
+    }
+    let mut sheet = Sheet::default();
+    let mut final_months = BTreeSet::new();
+    let mut corrections = BTreeSet::new();
+    for (month, range, body) in bodies {
+        let body = body.as_ref();
+        if args.format == BackfillFormat::Focus {
+            let restated = apply(
+                ledger,
+                &target.name,
+                (month, range),
+                body,
+                dimensions,
+                clock,
+            )?;
+            corrections.extend(
+                restated
+                    .into_iter()
+                    .filter(|r| r.was_final)
+                    .map(|r| (r.day, r.currency)),
+            );
+        }
+        let parsed: BillingUsageResult = serde_json::from_slice(body).map_err(|e| {
+            let cause = RowsError::Unusable(e.to_string());
+            BackfillError::Rows { month, cause }
+        })?;
+        let mut rows =
+            output::sheet_of(&parsed).map_err(|cause| BackfillError::Rows { month, cause })?;
+        if let Some(day) = rows.column("DAY") {
+            rows.rows
+                .retain(|r| matches!(r[day], Value::Day(d) if range.contains(d)));
+        }
+        final_months.extend(output::final_months(&parsed));
+        sheet.append(rows);
+    }
+    sheet.sort();
+    let account_id = output::billing_account_id(&target.base_url);
+    let account_name = target.name.clone();
+    let format = args.format;
+    // Building the file is CPU work: off the async threads.
+    let (bytes, written) = tokio::task::spawn_blocking(move || {
+        let bytes = match format {
+            BackfillFormat::Xlsx => xlsx::workbook(&sheet)?,
+            _ => focus::csv(
+                &sheet,
+                &Billing {
+                    account_id: &account_id,
+                    account_name: &account_name,
+                    final_months: &final_months,
+                    corrections: &corrections,
+                },
+            )?,
+        };
+        let written = match format {
+            BackfillFormat::Xlsx => sheet.rows.len(),
+            _ => focus::charges(&sheet),
+        };
+        Ok::<_, BackfillError>((bytes, written))
+    })
+    .await
+    .map_err(|e| BackfillError::Task(e.to_string()))??;
+    output::write_file(&args.out, bytes).await?;
+    Ok(Summary {
+        written,
+        unit: "rows",
+        days,
+    })
+}
+
+/// Puts the daemon's stored months of `target` into `ledger`, those in `days` and kept with
+/// the same dimensions: figures at another grouping were rounded per other rows, and would
+/// differ by the rounding alone.
+fn restore_stored(ledger: &mut Ledger, target: &TargetConfig, state_dir: &Path, days: DayRange) {
+    // Figures fetched under other filters or dimensions are no earlier version of these.
+    let fetched_under = read_filters(state_dir).unwrap_or_default();
+    let unfiltered = UsageFilter::default().identity();
+    if *fetched_under.get(&target.name).unwrap_or(&unfiltered) != target.filter.identity() {
+        return;
+    }
+    let first = YearMonth::of(days.since);
+    for (key, segment, dimensions) in read_segments(state_dir) {
+        if key.target == target.name
+            && key.month >= first
+            && dimensions == ledger.dimensions
+            && !segment.reshaped
+        {
+            ledger.restore(key, segment, &dimensions);
+        }
+    }
 }
 
 fn progress_bar(len: u64) -> indicatif::ProgressBar {
@@ -271,22 +451,6 @@ pub fn openmetrics(ledger: &Ledger, today: Date, days: DayRange) -> String {
     exposition::encode_samples(&mut out, Kind::Quantity, &mut stamped_quantities, dims);
     out.push_str("# EOF\n");
     out
-}
-
-/// Temp file, fsync, rename: a reader never sees half a file.
-fn write_atomically(path: &Path, text: &str) -> Result<(), BackfillError> {
-    let err = |cause| BackfillError::Write {
-        path: path.to_owned(),
-        cause,
-    };
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
-    }
-    std::fs::rename(&tmp, path).map_err(err)
 }
 
 #[cfg(test)]

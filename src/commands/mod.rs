@@ -3,4 +3,6 @@
 pub mod backfill;
 pub mod demo;
 pub mod oneshot;
+pub mod output;
 pub mod query;
+pub mod render;

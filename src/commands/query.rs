@@ -1,38 +1,28 @@
 //! `query`: one Billing Usage query from the terminal, with every filter and dimension of the API
-//! (reference §3, §4), printed as a table, CSV or JSON with per-currency totals. Dates on the
-//! command line are inclusive; the exclusive `sentUntil` is computed here (reference A1).
+//! (reference §3, §4), printed as a table with per-currency totals, or written as clean CSV,
+//! JSON, FOCUS or XLSX (`commands::render`). Dates on the command line are inclusive; the
+//! exclusive `sentUntil` is computed here (reference A1).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use rust_decimal::Decimal;
-use serde::Serialize;
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
-use crate::billing::calendar::{Clock, YearMonth, retention_start};
-use crate::billing::labels::NOT_APPLICABLE;
+use crate::billing::calendar::{Clock, DayRange, YearMonth, retention_start};
 use crate::commands::oneshot::{self, CallbackArgs, OneShotError, Phase, Receiver, TargetArgs};
+use crate::commands::output::{self, WriteError};
+pub use crate::commands::render::OutputFormat;
+use crate::commands::render::{Context, Output, RenderError, render};
+use crate::daemon::scheduler::AGGREGATE_BY;
 use crate::infobip::filters::{self, UsageFilter};
 use crate::infobip::model::{
-    BillingUsageAggregate, BillingUsageQueryOptions, BillingUsageResult, Category, Cell,
-    DateInterval, Direction, Platform, QueryAggregateDataStatus, QueryBillingUsageApiRequest,
-    SubCategory, parse_instant,
+    BillingUsageAggregate, BillingUsageQueryOptions, BillingUsageResult, Category, DateInterval,
+    Direction, Platform, QueryBillingUsageApiRequest, SubCategory,
 };
-
-/// Output formats of `query`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Aligned columns, then one TOTAL line per currency.
-    Table,
-    /// RFC 4180 CSV, then one `TOTAL` row per currency.
-    Csv,
-    /// One JSON document: columns, rows as objects, totals per currency.
-    Json,
-}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct QueryArgs {
@@ -45,6 +35,12 @@ pub struct QueryArgs {
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Write the output to this file (replaced atomically) instead of stdout; needed for xlsx.
+    #[arg(long, value_name = "FILE", required_if_eq("format", "xlsx"))]
+    pub out: Option<PathBuf>,
+    /// Also print the totals per currency on stderr, whatever the format.
+    #[arg(long)]
+    pub totals: bool,
 }
 
 /// The query itself: period, dimensions and filters. Within one filter the values are
@@ -121,12 +117,16 @@ pub enum QueryError {
     Future { until: Date, today: Date },
     #[error("--by DAY and --by MONTH cannot be combined: ask for one time dimension")]
     DayAndMonth,
+    #[error("--format focus has one charge per day: drop --by MONTH")]
+    FocusByMonth,
     #[error(transparent)]
     OneShot(#[from] OneShotError),
-    #[error("Infobip could not run the query: {0}")]
-    Failed(String),
     #[error("the callback body is not a usable BillingUsageResult: {0}")]
     Unusable(String),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 impl QueryError {
@@ -135,10 +135,12 @@ impl QueryError {
             QueryError::DateOrder { .. }
             | QueryError::BeforeRetention { .. }
             | QueryError::Future { .. }
-            | QueryError::DayAndMonth => "usage",
+            | QueryError::DayAndMonth
+            | QueryError::FocusByMonth => "usage",
             QueryError::OneShot(e) => e.reason(),
-            QueryError::Failed(_) => "failed_result",
             QueryError::Unusable(_) => "unusable_result",
+            QueryError::Render(e) => e.reason(),
+            QueryError::Write(_) => "write",
         }
     }
 }
@@ -253,13 +255,17 @@ impl Filters {
     }
 }
 
-/// Runs the query and prints the result on stdout; progress goes to stderr on a terminal only.
+/// Runs the query: the rows for stdout (or written to `--out`), and the notes for stderr.
+/// Progress goes to stderr on a terminal only.
 pub async fn run(
     args: QueryArgs,
     clock: &dyn Clock,
     shutdown: CancellationToken,
-) -> Result<String, QueryError> {
-    let request = args.filters.request(clock.today())?;
+) -> Result<Output, QueryError> {
+    let mut request = args.filters.request(clock.today())?;
+    if args.format == OutputFormat::Focus {
+        focus_grouping(&mut request.aggregate_by)?;
+    }
     let target = args.target.resolve()?;
     let client = oneshot::client(&target)?;
     let receiver = Receiver::bind(
@@ -267,6 +273,7 @@ pub async fn run(
         args.callback.public_url.as_deref(),
     )
     .await?;
+    let asked = request.filter_by.date_interval;
     let spinner = progress_spinner();
     let show = |phase: Phase| {
         spinner.set_message(match phase {
@@ -282,7 +289,44 @@ pub async fn run(
     spinner.finish_and_clear();
     let result = serde_json::from_slice::<BillingUsageResult>(&body?)
         .map_err(|e| QueryError::Unusable(e.to_string()))?;
-    render(&result, args.format)
+    let account_id = output::billing_account_id(&target.base_url);
+    let context = Context {
+        asked: DayRange {
+            since: asked.sent_since,
+            until: asked.sent_until,
+        },
+        final_only: args.filters.final_only,
+        totals: args.totals,
+        target: &target.name,
+        account_id: &account_id,
+    };
+    let rendered = render(&result, args.format, &context)?;
+    let mut stderr = rendered.notes;
+    let stdout = match &args.out {
+        None => rendered.bytes,
+        Some(path) => {
+            output::write_file(path, rendered.bytes).await?;
+            let _ = writeln!(stderr, "wrote {} rows to {}", rendered.rows, path.display());
+            Vec::new()
+        }
+    };
+    Ok(Output { stdout, stderr })
+}
+
+/// FOCUS has one charge per day and sub-account: the dimensions are the daemon's (DAY,
+/// ACCOUNT_NAME, ACCOUNT_KEY, CATEGORY_CODE), then the others asked for, so with no `--by`
+/// the rows and their rounding are those behind `/metrics`.
+fn focus_grouping(by: &mut Vec<BillingUsageAggregate>) -> Result<(), QueryError> {
+    if by.contains(&BillingUsageAggregate::MONTH) {
+        return Err(QueryError::FocusByMonth);
+    }
+    let extra: Vec<BillingUsageAggregate> = by
+        .iter()
+        .filter(|d| !AGGREGATE_BY.contains(d))
+        .copied()
+        .collect();
+    *by = AGGREGATE_BY.iter().copied().chain(extra).collect();
+    Ok(())
 }
 
 /// A spinner with elapsed time and state on stderr, hidden when stderr is not a terminal.
@@ -296,268 +340,6 @@ fn progress_spinner() -> indicatif::ProgressBar {
     }
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
-}
-
-/// A successful result as rows of display text, with the totals per currency.
-struct Table {
-    columns: Vec<String>,
-    /// Which columns hold numbers (right-aligned in the table).
-    numeric: Vec<bool>,
-    rows: Vec<Vec<Cell>>,
-    totals: BTreeMap<String, Decimal>,
-}
-
-impl Table {
-    fn of(result: &BillingUsageResult) -> Result<Self, QueryError> {
-        if result.status != QueryAggregateDataStatus::Success {
-            return Err(QueryError::Failed(
-                result
-                    .failure_message
-                    .clone()
-                    .unwrap_or_else(|| "no failure message".to_owned()),
-            ));
-        }
-        let response = result
-            .response
-            .as_ref()
-            .ok_or_else(|| QueryError::Unusable("SUCCESS without a response".into()))?;
-        let columns: Vec<String> = response
-            .columns
-            .iter()
-            .map(|c| c.column_name.clone())
-            .collect();
-        let col = |name: &str| columns.iter().position(|c| c == name);
-        let mut rows = Vec::with_capacity(response.rows.len());
-        for (i, row) in response.rows.iter().enumerate() {
-            if row.len() != columns.len() {
-                return Err(QueryError::Unusable(format!(
-                    "row {i} has {} cells for {} columns",
-                    row.len(),
-                    columns.len()
-                )));
-            }
-            let mut row = row.clone();
-            for time_col in ["DAY", "MONTH"] {
-                if let Some(c) = col(time_col) {
-                    row[c] = short_time(&row[c], time_col == "MONTH");
-                }
-            }
-            rows.push(row);
-        }
-        // Stable output: rows ordered by their dimension values (dates sort as text).
-        rows.sort_by_cached_key(|r| r.iter().map(cell_text).collect::<Vec<_>>());
-        let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
-        if let (Some(total), Some(currency)) = (col("TOTAL_PER_UNIT"), col("CURRENCY")) {
-            for row in &rows {
-                if let (Cell::Number(amount), Cell::Text(code)) = (&row[total], &row[currency]) {
-                    *totals.entry(code.clone()).or_default() += *amount;
-                }
-            }
-        }
-        let numeric = (0..columns.len())
-            .map(|c| rows.iter().any(|r| matches!(r[c], Cell::Number(_))))
-            .collect();
-        Ok(Self {
-            columns,
-            numeric,
-            rows,
-            totals,
-        })
-    }
-}
-
-/// `2026-11-01T00:00:00.000+0000` as `2026-11-01` (or `2026-11` for MONTH); anything else as is.
-fn short_time(cell: &Cell, month: bool) -> Cell {
-    match cell {
-        Cell::Text(t) => match parse_instant(t) {
-            Some(at) if month => Cell::Text(YearMonth::of(at.date()).to_string()),
-            Some(at) => Cell::Text(at.date().to_string()),
-            None => cell.clone(),
-        },
-        other => other.clone(),
-    }
-}
-
-fn cell_text(cell: &Cell) -> String {
-    match cell {
-        Cell::Text(t) => t.clone(),
-        Cell::Number(n) => n.to_string(),
-        Cell::NotApplicable => NOT_APPLICABLE.to_owned(),
-    }
-}
-
-/// The printed form of a result.
-pub fn render(result: &BillingUsageResult, format: OutputFormat) -> Result<String, QueryError> {
-    let table = Table::of(result)?;
-    Ok(match format {
-        OutputFormat::Table => render_table(&table),
-        OutputFormat::Csv => render_csv(&table),
-        OutputFormat::Json => render_json(result, &table),
-    })
-}
-
-fn render_table(t: &Table) -> String {
-    let texts: Vec<Vec<String>> = t
-        .rows
-        .iter()
-        .map(|r| r.iter().map(cell_text).collect())
-        .collect();
-    let widths: Vec<usize> = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(c, name)| {
-            texts
-                .iter()
-                .map(|r| r[c].chars().count())
-                .chain([name.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let mut l = String::new();
-        for (c, text) in cells.iter().enumerate() {
-            let w = widths[c];
-            if c > 0 {
-                l.push_str("  ");
-            }
-            let _ = if t.numeric[c] {
-                write!(l, "{text:>w$}")
-            } else {
-                write!(l, "{text:<w$}")
-            };
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&t.columns);
-    for row in &texts {
-        line(row);
-    }
-    if t.rows.is_empty() {
-        out.push_str("(no rows)\n");
-    }
-    if !t.totals.is_empty() {
-        out.push('\n');
-        let w = t
-            .totals
-            .values()
-            .map(|v| v.to_string().len())
-            .max()
-            .unwrap_or(0);
-        for (currency, total) in &t.totals {
-            let _ = writeln!(out, "TOTAL {currency} {:>w$}", total.to_string());
-        }
-    }
-    out
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-fn render_csv(t: &Table) -> String {
-    let mut out = String::new();
-    let mut line = |cells: Vec<String>| {
-        let fields: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    };
-    line(t.columns.clone());
-    for row in &t.rows {
-        line(row.iter().map(cell_text).collect());
-    }
-    let total_col = t.columns.iter().position(|c| c == "TOTAL_PER_UNIT");
-    let currency_col = t.columns.iter().position(|c| c == "CURRENCY");
-    if let (Some(tc), Some(cc)) = (total_col, currency_col) {
-        for (currency, total) in &t.totals {
-            let mut cells = vec![String::new(); t.columns.len()];
-            cells[0] = "TOTAL".to_owned();
-            cells[tc] = total.to_string();
-            cells[cc] = currency.clone();
-            line(cells);
-        }
-    }
-    out
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonOutput<'a> {
-    request_id: &'a str,
-    /// The period Infobip used, `until` inclusive like the command line.
-    period: Option<JsonPeriod>,
-    billing_periods: Vec<JsonBillingPeriod<'a>>,
-    columns: &'a [String],
-    rows: Vec<BTreeMap<&'a str, &'a Cell>>,
-    totals: Vec<JsonTotal<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonPeriod {
-    from: String,
-    until: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonBillingPeriod<'a> {
-    month: &'a str,
-    volume_finalized: bool,
-}
-
-#[derive(Serialize)]
-struct JsonTotal<'a> {
-    currency: &'a str,
-    /// A JSON number with the exact decimal digits.
-    total: Cell,
-}
-
-fn render_json(result: &BillingUsageResult, t: &Table) -> String {
-    let period = result.response.as_ref().map(|r| {
-        let days = r.requested_period.covered_days();
-        JsonPeriod {
-            from: days.since.to_string(),
-            until: days.until.previous_day().unwrap_or(days.until).to_string(),
-        }
-    });
-    let out = JsonOutput {
-        request_id: &result.request_id,
-        period,
-        billing_periods: result
-            .metadata
-            .iter()
-            .flat_map(|m| &m.billing_periods)
-            .map(|p| JsonBillingPeriod {
-                month: &p.month,
-                volume_finalized: p.volume_finalized,
-            })
-            .collect(),
-        columns: &t.columns,
-        rows: t
-            .rows
-            .iter()
-            .map(|r| t.columns.iter().map(String::as_str).zip(r).collect())
-            .collect(),
-        totals: t
-            .totals
-            .iter()
-            .map(|(currency, total)| JsonTotal {
-                currency,
-                total: Cell::Number(*total),
-            })
-            .collect(),
-    };
-    // Serializing plain structs of strings, numbers and maps with string keys cannot fail.
-    let mut text = serde_json::to_string_pretty(&out).unwrap_or_default();
-    text.push('\n');
-    text
 }
 
 #[cfg(test)]
@@ -689,76 +471,22 @@ mod tests {
         }
     }
 
-    fn result(rows: &str) -> BillingUsageResult {
-        serde_json::from_str(&format!(
-            r#"{{"requestId":"R1","status":"SUCCESS","response":{{
-                "requestedPeriod":{{"sentSince":"2026-11-01T00:00:00.000+0000","sentUntil":"2026-11-03T00:00:00.000+0000"}},
-                "totalRows":3,
-                "columns":[{{"columnName":"DAY","columnDataType":"DATE_TIME"}},{{"columnName":"ACCOUNT_NAME","columnDataType":"STRING"}},
-                  {{"columnName":"UNIT_TYPE","columnDataType":"STRING"}},{{"columnName":"QUANTITY","columnDataType":"NUMBER"}},
-                  {{"columnName":"TOTAL_PER_UNIT","columnDataType":"NUMBER"}},{{"columnName":"CURRENCY","columnDataType":"STRING"}}],
-                "rows":{rows}}},
-              "metadata":{{"clientRequestedPeriod":{{"sentSince":"2026-11-01","sentUntil":"2026-11-03"}},
-                "billingPeriods":[{{"month":"2026-11","volumeFinalized":false}}]}}}}"#
-        ))
-        .unwrap()
-    }
-
-    const ROWS: &str = r#"[["2026-11-02T00:00:00.000+0000","Acme, Inc","message",3,0.10,"EUR"],
-        ["2026-11-01T00:00:00.000+0000","Acme, Inc","message",1200,12.05,"EUR"],
-        ["2026-11-01T00:00:00.000+0000","Beta","N/A",7,1.5,"USD"]]"#;
-
     #[test]
-    fn table_is_aligned_with_totals_per_currency() {
-        let text = render(&result(ROWS), OutputFormat::Table).unwrap();
+    fn focus_asks_for_days_and_sub_accounts() {
+        let mut by = vec![BillingUsageAggregate::CATEGORY_CODE];
+        focus_grouping(&mut by).unwrap();
+        assert_eq!(by, AGGREGATE_BY);
+        let mut by = vec![
+            BillingUsageAggregate::TRAFFIC_TYPE,
+            BillingUsageAggregate::DAY,
+        ];
+        focus_grouping(&mut by).unwrap();
+        assert_eq!(by[..4], AGGREGATE_BY);
+        assert_eq!(by[4..], [BillingUsageAggregate::TRAFFIC_TYPE]);
+        let mut by = vec![BillingUsageAggregate::MONTH];
         assert_eq!(
-            text,
-            "DAY         ACCOUNT_NAME  UNIT_TYPE  QUANTITY  TOTAL_PER_UNIT  CURRENCY\n\
-             2026-11-01  Acme, Inc     message        1200           12.05  EUR\n\
-             2026-11-01  Beta          N/A               7             1.5  USD\n\
-             2026-11-02  Acme, Inc     message           3            0.10  EUR\n\
-             \n\
-             TOTAL EUR 12.15\n\
-             TOTAL USD   1.5\n"
-        );
-    }
-
-    #[test]
-    fn csv_quotes_and_appends_totals() {
-        let text = render(&result(ROWS), OutputFormat::Csv).unwrap();
-        let lines: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(
-            lines[0],
-            "DAY,ACCOUNT_NAME,UNIT_TYPE,QUANTITY,TOTAL_PER_UNIT,CURRENCY"
-        );
-        assert_eq!(lines[1], "2026-11-01,\"Acme, Inc\",message,1200,12.05,EUR");
-        assert_eq!(lines[4], "TOTAL,,,,12.15,EUR");
-        assert_eq!(lines[5], "TOTAL,,,,1.5,USD");
-    }
-
-    #[test]
-    fn json_keeps_exact_numbers() {
-        let text = render(&result(ROWS), OutputFormat::Json).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            v["period"],
-            serde_json::json!({"from": "2026-11-01", "until": "2026-11-02"})
-        );
-        assert_eq!(v["rows"][0]["DAY"], "2026-11-01");
-        assert!(text.contains("\"total\": 12.15"), "{text}");
-        assert_eq!(v["billingPeriods"][0]["volumeFinalized"], false);
-    }
-
-    #[test]
-    fn failed_result_is_an_error() {
-        let failed: BillingUsageResult = serde_json::from_str(
-            r#"{"requestId":"R","status":"FAILED","failureMessage":"Could not load data"}"#,
-        )
-        .unwrap();
-        let err = render(&failed, OutputFormat::Table).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Infobip could not run the query: Could not load data"
+            focus_grouping(&mut by).unwrap_err().to_string(),
+            "--format focus has one charge per day: drop --by MONTH"
         );
     }
 }

@@ -675,3 +675,23 @@ pub fn readme_example(heading: &str, lang: &str) -> String {
     let len = section[start..].find("```").expect("a closed block");
     section[start..start + len].to_owned()
 }
+
+/// The simulator address README.md's export examples use, replaced by a test's own.
+pub const README_SIMULATOR: &str = "http://127.0.0.1:9480";
+
+/// The `infobip-billing-exporter` commands (but `simulator`, which the test runs itself) of the
+/// first ```sh block under README.md's `heading`, as argument lists, with the README's
+/// simulator address replaced by `sim_url`. Continuation lines are joined; no shell quoting.
+pub fn readme_commands(heading: &str, sim_url: &str) -> Vec<Vec<String>> {
+    readme_example(heading, "sh")
+        .replace("\\\n", " ")
+        .replace(README_SIMULATOR, sim_url)
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            (words.first().map(String::as_str) == Some("infobip-billing-exporter")
+                && words.get(1).map(String::as_str) != Some("simulator"))
+            .then(|| words[1..].to_vec())
+        })
+        .collect()
+}

@@ -281,17 +281,11 @@ impl StateDir {
     /// read counts as listing none: the filtered targets are then asked for again, which loses
     /// nothing.
     pub fn load_filters(&self) -> BTreeMap<String, String> {
-        let path = self.dir.join(FILTERS);
-        match fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            read => read
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
-                .unwrap_or_else(|problem| {
-                    tracing::warn!(path = %path.display(), "{problem}; the filtered targets are asked for again");
-                    BTreeMap::new()
-                }),
-        }
+        read_filters(&self.dir).unwrap_or_else(|problem| {
+            let path = self.dir.join(FILTERS);
+            tracing::warn!(path = %path.display(), "{problem}; the filtered targets are asked for again");
+            BTreeMap::new()
+        })
     }
 
     pub fn save_filters(&self, filters: &BTreeMap<String, String>) -> Result<(), StoreError> {
@@ -308,6 +302,32 @@ impl StateDir {
         write_atomically(&self.dir.join(PENDING), |out| {
             serde_json::to_writer(out, &file).map_err(std::io::Error::other)
         })
+    }
+}
+
+/// The segment files under `dir` as they are, for a one-shot command beside a running daemon:
+/// read without the lock, and a file that does not read is skipped, not moved aside (it is not
+/// this process's to move). Every file is replaced whole, so a read sees the old or the new one.
+pub fn read_segments(dir: &Path) -> Vec<(SegmentKey, Segment, Vec<String>)> {
+    let Ok(entries) = fs::read_dir(dir.join(SEGMENTS)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == SEGMENT_EXT))
+        .filter_map(|p| fs::read(p).ok())
+        .filter_map(|bytes| state::read(&bytes).ok())
+        .collect()
+}
+
+/// The filters each target's stored months were fetched under (see `StateDir::load_filters`).
+pub fn read_filters(dir: &Path) -> Result<BTreeMap<String, String>, String> {
+    match fs::read(dir.join(FILTERS)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        read => read
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string())),
     }
 }
 

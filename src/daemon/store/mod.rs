@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use files::StoreError;
 use files::{SetAside, StateDir};
+pub use files::{read_filters, read_segments};
 
 use crate::billing::budget::BudgetConfig;
 use crate::billing::calendar::{Clock, DayRange, retention_start};
