@@ -373,3 +373,50 @@ async fn a_state_json_of_an_earlier_version_migrates_with_every_figure_equal() {
     assert_eq!(segments, 3);
     h.stop().await;
 }
+
+/// A proxy that passes `public_url`'s path prefix on: the callbacks arrive under it.
+#[tokio::test]
+async fn a_public_url_with_a_path_prefix_receives_its_callbacks() {
+    let h = Harness::start(SimulatorOptions::default(), |c| {
+        c.callback.public_url = format!("{}/billing", c.callback.public_url);
+    })
+    .await;
+    h.wait_for_months(&h.simulator_month_totals()).await;
+    let deliveries = h.simulator.deliveries();
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.callback_url.contains("/billing/callback/") && d.status == Some(200)),
+        "{:?}",
+        deliveries
+            .iter()
+            .map(|d| (&d.callback_url, d.status))
+            .collect::<Vec<_>>()
+    );
+    // Without the prefix, as before, and nothing else.
+    let url = &deliveries[0].callback_url;
+    let bare = url.replacen("/billing/callback/", "/callback/", 1);
+    let other = url.replacen("/billing/callback/", "/other/callback/", 1);
+    let client = reqwest::Client::new();
+    let post = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_ne!(
+        post(bare).await,
+        404,
+        "the bare path is still a callback path"
+    );
+    assert_eq!(post(other).await, 404);
+    h.stop().await;
+}

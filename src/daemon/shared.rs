@@ -32,6 +32,8 @@ pub struct Settings {
     /// First wait before a failed query is sent again; it doubles up to `interval`.
     pub retry_backoff: Duration,
     pub public_url: String,
+    /// The path of `public_url` without its trailing `/`, e.g. `/billing`; empty for none.
+    pub callback_prefix: String,
     /// Largest callback body accepted.
     pub callback_max_body: usize,
     /// Source networks allowed to post callbacks; empty allows any.
@@ -49,6 +51,9 @@ impl Settings {
             callback_timeout: config.callback_timeout,
             retry_backoff: config.retry_backoff,
             public_url: config.callback.public_url.clone(),
+            callback_prefix: reqwest::Url::parse(&config.callback.public_url)
+                .map(|url| url.path().trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
             callback_max_body: usize::try_from(config.callback.max_body).unwrap_or(usize::MAX),
             callback_cidrs: config.callback.allowed_cidrs.clone(),
             aggregate_by: AGGREGATE_BY

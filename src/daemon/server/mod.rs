@@ -16,12 +16,14 @@ mod tls;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 pub use self::security::{Security, SecurityError};
@@ -49,14 +51,41 @@ pub fn web_router(shared: Arc<Shared>) -> Router {
 
 /// The callback body is streamed and its size limit enforced while decoding, so axum's own
 /// buffering limit does not apply here.
+///
+/// `callback.public_url` may end in a path prefix that a proxy passes on unchanged: a request
+/// under it is routed as the same path without it. The prefix is read per request, so a reload
+/// that changes it applies to the next callback.
 pub fn callback_router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/callback/{target}/{token}",
             post(callback::receive).fallback(callback::wrong_method),
         )
         .fallback(callback::unknown_path)
-        .with_state(shared)
+        .with_state(Arc::clone(&shared));
+    let unprefixed = routes.map_request(move |mut request: Request<Body>| {
+        if let Some(uri) = without_prefix(request.uri(), &shared.settings().callback_prefix) {
+            *request.uri_mut() = uri;
+        }
+        request
+    });
+    Router::new().fallback_service(unprefixed)
+}
+
+/// `uri` without `prefix` when it starts with `prefix` followed by `/callback/`.
+fn without_prefix(uri: &Uri, prefix: &str) -> Option<Uri> {
+    if prefix.is_empty() {
+        return None;
+    }
+    let rest = uri.path().strip_prefix(prefix)?;
+    if !rest.starts_with("/callback/") {
+        return None;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    path_and_query.parse().ok()
 }
 
 /// One listener: its router and what it allows a connection.
