@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use infobip_billing_exporter::billing::calendar::{
     Clock, DayRange, YearMonth, retention_months, retention_start,
@@ -23,34 +23,7 @@ use infobip_billing_exporter::infobip::model::{
 };
 use rust_decimal::Decimal;
 
-use common::{BIN, LiveSim, start_live_sim};
-
-/// Runs the binary in `dir` with the simulator's key; asserts it succeeded.
-async fn run(dir: &Path, args: Vec<String>) -> Output {
-    let dir = dir.to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(&args)
-            .current_dir(dir)
-            .env("INFOBIP_API_KEY", "demo-key")
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run the binary")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
+use common::{LiveSim, args, run_with_sim_key, start_live_sim};
 
 /// The simulator's own rows for `range` at the daemon's grouping, which the FOCUS exports ask.
 fn simulator_result(sim: &LiveSim, range: DayRange) -> BillingUsageResult {
@@ -136,7 +109,7 @@ fn month_to_date(sim: &LiveSim) -> DayRange {
 }
 
 async fn query_focus(sim: &LiveSim, dir: &Path) -> PathBuf {
-    run(
+    run_with_sim_key(
         dir,
         args(&[
             "query",
@@ -200,7 +173,7 @@ async fn backfill_focus(sim: &LiveSim, dir: &Path, config: Option<&Path>) -> Pat
         Some(c) => a.extend(args(&["--config", c.to_str().unwrap()])),
         None => a.extend(args(&["--base-url", &sim.url, "--target", "sim"])),
     }
-    let out = run(dir, a).await;
+    let out = run_with_sim_key(dir, a).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("rows for"), "{stderr}");
     dir.join("backfill-focus.csv")
@@ -382,7 +355,7 @@ async fn the_readme_focus_example_runs_as_shown() {
     let sim = start_live_sim().await;
     let dir = tempfile::tempdir().unwrap();
     for command in common::readme_commands("## FOCUS export", &sim.url) {
-        run(dir.path(), command).await;
+        run_with_sim_key(dir.path(), command).await;
     }
     let query = read_focus(&dir.path().join("usage-focus.csv"));
     assert_eq!(

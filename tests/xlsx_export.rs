@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use infobip_billing_exporter::billing::calendar::{Clock, DayRange, YearMonth};
@@ -20,33 +20,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 use time::{Date, Duration};
 
-use common::{BIN, LiveSim, start_live_sim};
-
-async fn run(dir: &Path, args: Vec<String>) -> Output {
-    let dir = dir.to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(&args)
-            .current_dir(dir)
-            .env("INFOBIP_API_KEY", "demo-key")
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run the binary")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
+use common::{LiveSim, args, run_with_sim_key, start_live_sim};
 
 /// The simulator's own TOTAL_PER_UNIT per currency over `ranges`, at `by`.
 fn simulator_totals(
@@ -152,7 +126,7 @@ fn month_to_date(sim: &LiveSim) -> DayRange {
 }
 
 async fn query_xlsx(sim: &LiveSim, dir: &Path) -> PathBuf {
-    let out = run(
+    let out = run_with_sim_key(
         dir,
         args(&[
             "query",
@@ -197,7 +171,7 @@ async fn query_xlsx_reads_back_to_the_cent() {
 async fn backfill_xlsx_reads_back_to_the_cent() {
     let sim = start_live_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    run(
+    run_with_sim_key(
         dir.path(),
         args(&[
             "backfill",
@@ -281,7 +255,7 @@ async fn the_readme_xlsx_example_runs_as_shown() {
     let commands = common::readme_commands("## XLSX export", &sim.url);
     assert!(!commands.is_empty());
     for command in commands {
-        run(dir.path(), command).await;
+        run_with_sim_key(dir.path(), command).await;
     }
     let (sums, totals, _) = read_back(&dir.path().join("usage.xlsx"));
     let want = to_cents(&simulator_totals(

@@ -695,3 +695,30 @@ pub fn readme_commands(heading: &str, sim_url: &str) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Runs the binary in `dir` with the simulator's key; asserts it succeeded.
+pub async fn run_with_sim_key(dir: &std::path::Path, args: Vec<String>) -> std::process::Output {
+    let dir = dir.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .current_dir(dir)
+            .env("INFOBIP_API_KEY", "demo-key")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the binary")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
