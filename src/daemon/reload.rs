@@ -110,6 +110,8 @@ pub(super) struct Supervisor {
     config: Config,
     loops: BTreeMap<String, TargetLoop>,
     pusher: Option<RunningPusher>,
+    /// Watched from `start`, before the exporter says it started: SIGHUP's default would end it.
+    hangups: Hangups,
 }
 
 impl Supervisor {
@@ -130,6 +132,7 @@ impl Supervisor {
             config: config.clone(),
             loops: BTreeMap::new(),
             pusher: None,
+            hangups: hangups(),
         };
         supervisor.pusher = supervisor.start_pusher(config)?;
         for (target, key) in config.targets.iter().zip(keys) {
@@ -143,7 +146,7 @@ impl Supervisor {
 
     /// Serves reloads until shutdown, then waits for the loops and the pusher to stop.
     pub(super) async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>) {
-        let mut hangups = hangups();
+        let mut hangups = std::mem::take(&mut self.hangups);
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => break,
